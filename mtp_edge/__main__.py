@@ -1,0 +1,3 @@
+from mtp_edge.cli import main
+
+raise SystemExit(main())
