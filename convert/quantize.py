@@ -1,0 +1,107 @@
+"""Output types: which GGML type each tensor gets, encoding rows to it, and K-quants through llama.cpp.
+
+f32/f16/bf16/q8_0/q4_0/q4_1 are encoded here (numpy; the q-types through `gguf.quants`). K-quant mixes
+(q4_k_m, q5_k_m, q6_k) are llama.cpp's own recipes, so they go through `llama_model_quantize` from a
+lossless intermediate file instead of being re-implemented.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+
+Q = GGMLQuantizationType
+
+
+@dataclass(frozen=True)
+class OutType:
+    name: str
+    file_type: LlamaFileType
+    tensor_type: Q | None  # None: written losslessly first, then quantized by llama.cpp
+
+
+OUTTYPES: dict[str, OutType] = {
+    "f32": OutType("f32", LlamaFileType.ALL_F32, Q.F32),
+    "f16": OutType("f16", LlamaFileType.MOSTLY_F16, Q.F16),
+    "bf16": OutType("bf16", LlamaFileType.MOSTLY_BF16, Q.BF16),
+    "q8_0": OutType("q8_0", LlamaFileType.MOSTLY_Q8_0, Q.Q8_0),
+    "q4_0": OutType("q4_0", LlamaFileType.MOSTLY_Q4_0, Q.Q4_0),
+    "q4_1": OutType("q4_1", LlamaFileType.MOSTLY_Q4_1, Q.Q4_1),
+    "q4_k_m": OutType("q4_k_m", LlamaFileType.MOSTLY_Q4_K_M, None),
+    "q5_k_m": OutType("q5_k_m", LlamaFileType.MOSTLY_Q5_K_M, None),
+    "q6_k": OutType("q6_k", LlamaFileType.MOSTLY_Q6_K, None),
+}
+
+
+def get_outtype(name: str) -> OutType:
+    key = name.lower()
+    if key not in OUTTYPES:
+        raise ValueError(f"unknown output type {name!r}; choose one of {', '.join(OUTTYPES)}")
+    return OUTTYPES[key]
+
+
+def tensor_type(name: str, shape: tuple[int, ...], wanted: Q) -> Q:
+    """The type one tensor is stored as.
+
+    1-D tensors (norms, biases, rope_freqs) stay float32 as llama.cpp expects; a matrix whose rows do not
+    split into whole quantization blocks falls back to f16 (as llama.cpp's own converter does).
+    """
+    if len(shape) < 2 or name.endswith("rope_freqs.weight"):
+        return Q.F32
+    block = GGML_QUANT_SIZES[wanted][0]
+    if shape[-1] % block:
+        return Q.F16
+    return wanted
+
+
+def _to_bf16(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bits, rounding to nearest even (NaN kept a quiet NaN)."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = ((bits.astype(np.uint64) + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(x)
+    if nan.any():
+        rounded[nan] = ((bits[nan] >> 16) | 0x40).astype(np.uint16)
+    return rounded
+
+
+def encode_rows(rows: np.ndarray, qtype: Q) -> np.ndarray:
+    """Encode a float32 chunk of whole rows into the bytes of `qtype` (an array to write as is)."""
+    if qtype == Q.F32:
+        return np.ascontiguousarray(rows, dtype=np.float32)
+    if qtype == Q.F16:
+        return np.ascontiguousarray(rows, dtype=np.float16)
+    if qtype == Q.BF16:
+        return _to_bf16(rows)
+    from gguf import quants
+
+    return quants.quantize(np.ascontiguousarray(rows, dtype=np.float32), qtype)
+
+
+def kquant_intermediate(source_dtypes: set[str]) -> OutType:
+    """The type to write before llama.cpp quantizes: lossless for bf16/f16 checkpoints, f16 for a GGUF base."""
+    if source_dtypes == {"BF16"}:
+        return OUTTYPES["bf16"]
+    if source_dtypes <= {"F16", "GGUF"}:
+        return OUTTYPES["f16"]
+    return OUTTYPES["f32"]
+
+
+def llama_quantize(src: Path, dst: Path, outtype: OutType, nthread: int = 0) -> None:
+    """Quantize GGUF `src` into `dst` with llama.cpp's own recipe for `outtype` (a K-quant mix)."""
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - llama-cpp-python is a core dependency
+        raise RuntimeError(
+            f"--outtype {outtype.name} needs llama.cpp's quantizer from llama-cpp-python, which failed to import ({exc})"
+        ) from exc
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = int(outtype.file_type)
+    params.nthread = nthread or (os.cpu_count() or 1)
+    rc = llama_cpp.llama_model_quantize(os.fsencode(src), os.fsencode(dst), ctypes.byref(params))
+    if rc != 0:
+        raise RuntimeError(f"llama.cpp's quantizer failed (code {rc}) turning {src.name} into {outtype.name}")
