@@ -68,7 +68,7 @@ def corpus_lines(n: int = 400) -> list[str]:
     return lines
 
 
-def train_tokenizer(family: str, vocab_size: int = 400):
+def train_tokenizer(family: str, vocab_size: int = 400, mtp_tokens: bool = True):
     """A real byte-level BPE `tokenizers.Tokenizer` with the family's pre-tokenizer and special tokens."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
@@ -96,7 +96,8 @@ def train_tokenizer(family: str, vocab_size: int = 400):
     tok.add_special_tokens(specials)
     if family == "qwen":
         tok.add_tokens(["<think>", "</think>"])  # non-special added tokens, as Qwen3 has
-    tok.add_special_tokens(MTP_TOKENS)
+    if mtp_tokens:
+        tok.add_special_tokens(MTP_TOKENS)
     if family == "llama":
         tok.post_processor = processors.Sequence([
             processors.ByteLevel(trim_offsets=False),
@@ -117,7 +118,7 @@ def save_tokenizer(tok, folder: Path, family: str) -> None:
 
 
 def make_checkpoint(folder: Path, family: str, *, dtype: str = "float32", hidden: int = 64, layers: int = 2,
-                    seed: int = 0, legacy_rope_keys: bool = False, std: float = 0.25) -> Path:
+                    seed: int = 0, legacy_rope_keys: bool = False, std: float = 0.25, mtp_tokens: bool = True) -> Path:
     """Save a tiny random model + tokenizer in `folder`; returns the folder.
 
     llama: untied lm_head, vocab padded past the tokenizer (like 128384 rows), llama3 RoPE scaling, GQA.
@@ -128,7 +129,7 @@ def make_checkpoint(folder: Path, family: str, *, dtype: str = "float32", hidden
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
     folder.mkdir(parents=True, exist_ok=True)
-    tok = train_tokenizer(family)
+    tok = train_tokenizer(family, mtp_tokens=mtp_tokens)
     n_tok = tok.get_vocab_size()
     save_tokenizer(tok, folder, family)
     torch.manual_seed(seed)
@@ -150,6 +151,7 @@ def make_checkpoint(folder: Path, family: str, *, dtype: str = "float32", hidden
         model = Qwen3ForCausalLM(config)
     else:
         config = LlamaConfig(vocab_size=n_tok, tie_word_embeddings=True, rms_norm_eps=1e-5,
+                             bos_token_id=tok.token_to_id("<|im_start|>"), eos_token_id=tok.token_to_id("<|im_end|>"),
                              rope_parameters={"rope_type": "default", "rope_theta": 100000.0}, **common)
         model = LlamaForCausalLM(config)
     with torch.no_grad():  # visible norms and biases, so a mix-up between them cannot pass unnoticed
@@ -165,6 +167,46 @@ def make_checkpoint(folder: Path, family: str, *, dtype: str = "float32", hidden
             cfg["rope_scaling"] = rope
         (folder / "config.json").write_text(json.dumps(cfg, indent=2))
     return folder
+
+
+def make_adapter(base, out: Path, *, n_new: int = 4, new_ids: list[int] | None = None, r: int = 4,
+                 alpha: float = 8.0, seed: int = 1, untied: bool | None = None):
+    """Write an adapter folder (PEFT LoRA on every projection + added MTP tokens) for the HF model `base`.
+
+    Returns the merged float32 torch model, the reference for logits. `new_ids` defaults to ids appended
+    after the base vocab; ids inside it write over spare rows.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    emb = base.get_input_embeddings().weight
+    n_vocab, hidden = emb.shape
+    ids = new_ids if new_ids is not None else list(range(n_vocab, n_vocab + n_new))
+    if max(ids) >= n_vocab:
+        base.resize_token_embeddings(max(ids) + 1, mean_resizing=False)
+    tied = base.config.tie_word_embeddings if untied is None else not untied
+    embed_rows = torch.randn(len(ids), hidden) * 0.5
+    head_rows = torch.randn(len(ids), hidden) * 0.5
+    with torch.no_grad():
+        base.get_input_embeddings().weight[ids] = embed_rows
+        if not tied:
+            base.get_output_embeddings().weight[ids] = head_rows
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    peft_model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, target_modules=targets,
+                                                 init_lora_weights=False, lora_dropout=0.0))
+    peft_model.save_pretrained(out, save_embedding_layers=False)
+    rows = {"embed_rows": embed_rows.numpy().astype(np.float32), "token_ids": np.asarray(ids, dtype=np.int64)}
+    if not tied:
+        rows["lm_head_rows"] = head_rows.numpy().astype(np.float32)
+    convert_module("checkpoint").write_safetensors(out / "mtp_tokens.safetensors", rows)
+    tokens = [f"<|mtp_special_token_{i}|>" for i in range(len(ids))]
+    (out / "mtp_tokens.json").write_text(json.dumps({"tokens": tokens, "ids": ids}))
+    (out / "mtp_config.json").write_text(json.dumps({"mtp_version": 1, "mask_token": tokens[0], "mask_mode": "single",
+                                                     "k_max": 8, "tau": 0.8, "prompt_format": "plain",
+                                                     "stop_token_ids": []}))
+    return peft_model.merge_and_unload().eval()
 
 
 def hf_logits(folder: Path, ids: list[int]) -> np.ndarray:
