@@ -1,0 +1,127 @@
+// Python bindings (mtp_edge._core): the decoder, its parameters and stats, and the mask policy.
+#include <Python.h>
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "decode_loop.h"
+#include "policy.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+mtp::AcceptMode parse_mode(const std::string &mode) {
+    if (mode == "confadapt") return mtp::AcceptMode::ConfAdapt;
+    if (mode == "static") return mtp::AcceptMode::Static;
+    if (mode == "lossless") return mtp::AcceptMode::Lossless;
+    throw nb::value_error(("unknown mode '" + mode + "': use confadapt, static or lossless").c_str());
+}
+
+const char *mode_name(mtp::AcceptMode mode) {
+    switch (mode) {
+        case mtp::AcceptMode::Static: return "static";
+        case mtp::AcceptMode::Lossless: return "lossless";
+        default: return "confadapt";
+    }
+}
+
+nb::dict stats_dict(const mtp::DecodeStats &s) {
+    nb::dict d;
+    d["prompt_tokens"] = s.prompt_tokens;
+    d["reused_tokens"] = s.reused_tokens;
+    d["generated"] = s.generated;
+    d["passes"] = s.passes;
+    d["first_pass_tokens"] = s.first_pass_tokens;
+    d["fed_tokens"] = s.fed_tokens;
+    d["prefill_s"] = s.prefill_s;
+    d["decode_s"] = s.decode_s;
+    d["mask_tokens"] = s.mask_tokens;
+    d["checked"] = s.checked;
+    d["agreed"] = s.agreed;
+    d["accept_hist"] = s.accept_hist;
+    d["masks_hist"] = s.masks_hist;
+    d["proposed"] = s.proposed;
+    d["proposals_accepted"] = s.proposals_accepted;
+    d["proposed_at"] = s.proposed_at;
+    d["accepted_at"] = s.accepted_at;
+    nb::list trace;
+    for (const auto &t : s.trace) {
+        nb::dict row;
+        row["fed"] = t.fed;
+        row["masks"] = t.masks;
+        row["proposals"] = t.proposals;
+        row["verified"] = t.verified;
+        row["emitted"] = t.emitted;
+        row["cached"] = t.cached;
+        row["kv_pos_max"] = t.kv_pos_max;
+        row["pending"] = t.pending;
+        trace.append(row);
+    }
+    d["trace"] = trace;
+    return d;
+}
+
+// Steps until done with the GIL released during each pass, so Ctrl-C and other threads get through.
+std::vector<int32_t> run_interruptible(mtp::Decoder &decoder) {
+    std::vector<int32_t> all;
+    while (!decoder.done()) {
+        std::vector<int32_t> tokens;
+        {
+            nb::gil_scoped_release release;
+            tokens = decoder.step();
+        }
+        all.insert(all.end(), tokens.begin(), tokens.end());
+        if (PyErr_CheckSignals() != 0) throw nb::python_error();
+    }
+    return all;
+}
+
+}  // namespace
+
+NB_MODULE(_core, m) {
+    m.doc() = "mtp-edge's C++ decode loop over llama.cpp";
+
+    nb::class_<mtp::DecodeParams>(m, "DecodeParams")
+        .def(nb::init<>())
+        .def_prop_rw("mode", [](const mtp::DecodeParams &p) { return std::string(mode_name(p.mode)); },
+                     [](mtp::DecodeParams &p, const std::string &v) { p.mode = parse_mode(v); })
+        .def_rw("k_max", &mtp::DecodeParams::k_max)
+        .def_rw("tau", &mtp::DecodeParams::tau)
+        .def_rw("mask_id", &mtp::DecodeParams::mask_id)
+        .def_rw("mask_range", &mtp::DecodeParams::mask_range)
+        .def_rw("max_tokens", &mtp::DecodeParams::max_tokens)
+        .def_rw("stop_ids", &mtp::DecodeParams::stop_ids)
+        .def_rw("track_agreement", &mtp::DecodeParams::track_agreement)
+        .def_rw("pass_cost", &mtp::DecodeParams::pass_cost)
+        .def_rw("temperature", &mtp::DecodeParams::temperature)
+        .def_rw("top_k", &mtp::DecodeParams::top_k)
+        .def_rw("top_p", &mtp::DecodeParams::top_p)
+        .def_rw("min_p", &mtp::DecodeParams::min_p)
+        .def_rw("repeat_penalty", &mtp::DecodeParams::repeat_penalty)
+        .def_rw("repeat_last_n", &mtp::DecodeParams::repeat_last_n)
+        .def_rw("seed", &mtp::DecodeParams::seed)
+        .def_rw("trace", &mtp::DecodeParams::trace);
+
+    nb::class_<mtp::Decoder>(m, "Decoder")
+        .def(nb::init<uintptr_t, uintptr_t>(), "lib_handle"_a, "ctx"_a)
+        .def("begin", &mtp::Decoder::begin, "prompt"_a, "n_keep"_a, "params"_a)
+        .def("step", &mtp::Decoder::step, nb::call_guard<nb::gil_scoped_release>())
+        .def("run", &run_interruptible)
+        .def("clear_cache", &mtp::Decoder::clear_cache)
+        .def_prop_ro("done", &mtp::Decoder::done)
+        .def_prop_ro("stop_reason", &mtp::Decoder::stop_reason)
+        .def_prop_ro("stats", [](const mtp::Decoder &d) { return stats_dict(d.stats()); })
+        .def_prop_ro("cached_tokens", &mtp::Decoder::cached_tokens)
+        .def_prop_ro("n_vocab", &mtp::Decoder::n_vocab)
+        .def_prop_ro("n_ctx", &mtp::Decoder::n_ctx);
+
+    nb::class_<mtp::AcceptanceEstimate>(m, "AcceptanceEstimate")
+        .def(nb::init<int, double, double>(), "max_masks"_a = 32, "prior_accept"_a = 0.5, "prior_weight"_a = 2.0)
+        .def("record", &mtp::AcceptanceEstimate::record, "masks"_a, "accepted"_a)
+        .def("conditional", &mtp::AcceptanceEstimate::conditional, "j"_a);
+    m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
+    m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a,
+          "Masks (0 = plain decoding) maximising expected tokens per unit of cost.");
+}

@@ -1,0 +1,471 @@
+// The MTP decode loop (METHOD.md section 2), read top to bottom in Decoder::step().
+//
+// State: `cached_` tokens have their KV in the cache; `pending_` tokens were emitted but not fed yet;
+// `proposals_` (lossless mode only) were proposed by masks but not verified yet. A pass feeds
+// pending + proposals + masks, reads the rows it needs, accepts tokens, and removes every mask (and
+// every rejected proposal) from the KV cache before the next pass.
+#include "decode_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+namespace mtp {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void bump(std::vector<int> &hist, int index) {
+    if (static_cast<int>(hist.size()) <= index) hist.resize(index + 1, 0);
+    hist[index] += 1;
+}
+
+// Softmax of `logits / temperature` over the whole vocabulary, in float32.
+std::vector<float> softmax(const float *logits, int n, float temperature) {
+    std::vector<float> p(logits, logits + n);
+    const float inv_t = 1.0f / temperature;
+    const float max_logit = *std::max_element(p.begin(), p.end());
+    float sum = 0.0f;
+    for (float &x : p) {
+        x = std::exp((x - max_logit) * inv_t);
+        sum += x;
+    }
+    for (float &x : p) x /= sum;
+    return p;
+}
+
+}  // namespace
+
+Decoder::Decoder(uintptr_t lib_handle, uintptr_t ctx)
+    : api_(LlamaApi::resolve(reinterpret_cast<void *>(lib_handle))),
+      ctx_(reinterpret_cast<llama_context *>(ctx)) {
+    if (ctx_ == nullptr) throw std::invalid_argument("null llama_context");
+    vocab_ = api_.model_get_vocab(api_.get_model(ctx_));
+    n_vocab_ = api_.vocab_n_tokens(vocab_);
+    n_ctx_ = static_cast<int>(api_.n_ctx(ctx_));
+    n_batch_ = static_cast<int>(api_.n_batch(ctx_));
+    batch_capacity_ = n_batch_;
+    batch_.token = new llama_token[batch_capacity_];
+    batch_.pos = new llama_pos[batch_capacity_];
+    batch_.n_seq_id = new int32_t[batch_capacity_];
+    batch_.seq_id = new llama_seq_id *[batch_capacity_];
+    batch_.logits = new int8_t[batch_capacity_];
+    batch_.embd = nullptr;
+    for (int i = 0; i < batch_capacity_; ++i) {
+        batch_.n_seq_id[i] = 1;
+        batch_.seq_id[i] = new llama_seq_id[1]{0};
+    }
+    // Whatever llama-cpp-python left in the cache is unknown to us: start from an empty one.
+    clear_cache();
+}
+
+Decoder::~Decoder() {
+    free_sampler();
+    for (int i = 0; i < batch_capacity_; ++i) delete[] batch_.seq_id[i];
+    delete[] batch_.token;
+    delete[] batch_.pos;
+    delete[] batch_.n_seq_id;
+    delete[] batch_.seq_id;
+    delete[] batch_.logits;
+}
+
+void Decoder::clear_cache() {
+    api_.memory_clear(api_.get_memory(ctx_), true);
+    cached_.clear();
+}
+
+void Decoder::free_sampler() {
+    if (sampler_ != nullptr) api_.sampler_free(sampler_);
+    if (transform_ != nullptr) api_.sampler_free(transform_);
+    sampler_ = transform_ = nullptr;
+}
+
+void Decoder::setup_sampler() {
+    free_sampler();
+    const bool sampling = params_.temperature > 0.0f;
+    rng_.seed(params_.seed == 0xFFFFFFFFu ? std::random_device{}() : params_.seed);
+    if (params_.mode == AcceptMode::Lossless) {
+        // Lossless sampling draws with our own RNG from the transformed target distribution.
+        if (!sampling) return;
+        transform_ = api_.sampler_chain_init(api_.sampler_chain_default_params());
+        api_.sampler_chain_add(transform_, api_.sampler_init_top_k(params_.top_k));
+        api_.sampler_chain_add(transform_, api_.sampler_init_top_p(params_.top_p, 1));
+        api_.sampler_chain_add(transform_, api_.sampler_init_min_p(params_.min_p, 1));
+        api_.sampler_chain_add(transform_, api_.sampler_init_temp(params_.temperature));
+        return;
+    }
+    if (!sampling && params_.repeat_penalty == 1.0f) return;  // plain argmax, no chain needed
+    sampler_ = api_.sampler_chain_init(api_.sampler_chain_default_params());
+    if (params_.repeat_penalty != 1.0f) {
+        api_.sampler_chain_add(sampler_, api_.sampler_init_penalties(n_vocab_, params_.repeat_last_n,
+                                                                     params_.repeat_penalty, 0.0f, 0.0f));
+    }
+    if (sampling) {
+        api_.sampler_chain_add(sampler_, api_.sampler_init_top_k(params_.top_k));
+        api_.sampler_chain_add(sampler_, api_.sampler_init_top_p(params_.top_p, 1));
+        api_.sampler_chain_add(sampler_, api_.sampler_init_min_p(params_.min_p, 1));
+        api_.sampler_chain_add(sampler_, api_.sampler_init_temp(params_.temperature));
+        api_.sampler_chain_add(sampler_, api_.sampler_init_dist(params_.seed));
+    } else {
+        // Greedy with a repeat penalty: temperature 0 keeps only the top logit.
+        api_.sampler_chain_add(sampler_, api_.sampler_init_temp(0.0f));
+        api_.sampler_chain_add(sampler_, api_.sampler_init_dist(0));
+    }
+}
+
+void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const DecodeParams &params) {
+    if (prompt.empty()) throw std::invalid_argument("empty prompt");
+    if (static_cast<int>(prompt.size()) >= n_ctx_) {
+        throw std::invalid_argument("prompt of " + std::to_string(prompt.size()) +
+                                    " tokens does not fit the context of " + std::to_string(n_ctx_));
+    }
+    for (int32_t t : prompt) {
+        if (t < 0 || t >= n_vocab_) throw std::invalid_argument("token id " + std::to_string(t) + " outside the vocab");
+    }
+    params_ = params;
+    if (params_.k_max < 1) throw std::invalid_argument("k_max must be >= 1");
+    if (params_.k_max > 1 && params_.mask_id < 0) throw std::invalid_argument("k_max > 1 needs a mask token");
+    stats_ = DecodeStats{};
+    stats_.prompt_tokens = static_cast<int>(prompt.size());
+    acceptance_ = AcceptanceEstimate(std::max(1, std::min(params_.k_max - 1, 32)));
+    setup_sampler();
+
+    // Keep the KV of the longest common prefix (at most n_keep, and never the whole prompt: the
+    // last prompt token must be fed to get its logits).
+    llama_memory_t mem = api_.get_memory(ctx_);
+    if (api_.memory_seq_pos_max(mem, 0) + 1 != static_cast<int>(cached_.size())) cached_.clear();
+    int keep = 0;
+    const int limit = std::min({n_keep, static_cast<int>(cached_.size()), static_cast<int>(prompt.size()) - 1});
+    while (keep < limit && cached_[keep] == prompt[keep]) ++keep;
+    api_.memory_seq_rm(mem, 0, keep, -1);
+    cached_.resize(keep);
+    stats_.reused_tokens = keep;
+
+    pending_.assign(prompt.begin() + keep, prompt.end());
+    pending_from_mask_.assign(pending_.size(), 0);
+    proposals_.clear();
+    proposal_q_.clear();
+    if (sampler_ != nullptr) {
+        for (int32_t t : prompt) api_.sampler_accept(sampler_, t);  // prompt tokens count for repeat penalty
+    }
+    prefilling_ = true;
+    done_ = false;
+    stop_reason_.clear();
+    pass_index_ = 0;
+    if (params_.max_tokens <= 0) {
+        done_ = true;
+        stop_reason_ = "length";
+    }
+}
+
+int Decoder::choose_masks() const {
+    int masks = params_.k_max - 1;
+    if (!params_.pass_cost.empty() && masks > 0) {
+        masks = mtp::choose_masks(params_.pass_cost, acceptance_, masks);
+        // Probe now and then so that an estimate driven to zero can recover.
+        if (masks == 0 && pass_index_ % 16 == 15) masks = std::min(2, params_.k_max - 1);
+    }
+    return masks;
+}
+
+void Decoder::decode_chunk(const int32_t *tokens, int n, int pos, int first_output) {
+    batch_.n_tokens = n;
+    for (int i = 0; i < n; ++i) {
+        batch_.token[i] = tokens[i];
+        batch_.pos[i] = pos + i;
+        batch_.logits[i] = i >= first_output ? 1 : 0;
+    }
+    const int32_t rc = api_.decode(ctx_, batch_);
+    if (rc != 0) {
+        throw std::runtime_error("llama_decode failed with status " + std::to_string(rc) +
+                                 (rc == 1 ? " (no room in the KV cache)" : ""));
+    }
+}
+
+Decoder::Row Decoder::top1(int batch_index) const {
+    const float *logits = api_.get_logits_ith(ctx_, batch_index);
+    if (logits == nullptr) throw std::runtime_error("llama.cpp returned no logits for a requested row");
+    int best = 0;
+    float best_logit = logits[0];
+    for (int v = 1; v < n_vocab_; ++v) {
+        if (logits[v] > best_logit) {
+            best_logit = logits[v];
+            best = v;
+        }
+    }
+    float sum = 0.0f;
+    for (int v = 0; v < n_vocab_; ++v) sum += std::exp(logits[v] - best_logit);
+    return Row{best, 1.0f / sum};
+}
+
+int32_t Decoder::sample_first(int batch_index) {
+    // The sampler chain over this row's logits; the drawn token is recorded for repeat penalties.
+    scratch_.resize(n_vocab_);
+    const float *logits = api_.get_logits_ith(ctx_, batch_index);
+    for (int v = 0; v < n_vocab_; ++v) scratch_[v] = llama_token_data{v, logits[v], 0.0f};
+    llama_token_data_array arr{scratch_.data(), scratch_.size(), -1, false};
+    api_.sampler_apply(sampler_, &arr);
+    if (arr.selected < 0 || arr.selected >= static_cast<int64_t>(arr.size)) {
+        throw std::runtime_error("the sampler chain selected no token");
+    }
+    const int32_t token = arr.data[arr.selected].id;
+    api_.sampler_accept(sampler_, token);
+    return token;
+}
+
+std::vector<int32_t> Decoder::step() {
+    if (done_) return {};
+    const auto t0 = std::chrono::steady_clock::now();
+    const int n_pending = static_cast<int>(pending_.size());
+    const int n_prop = static_cast<int>(proposals_.size());
+    const int n_cached = static_cast<int>(cached_.size());
+
+    // How many masks: the policy's choice, within the context, the batch and the vocab's mask range.
+    int masks = choose_masks();
+    masks = std::min(masks, n_ctx_ - n_cached - n_pending - n_prop);
+    masks = std::min(masks, n_batch_ - n_prop - 1);
+    if (params_.mask_range) masks = std::min(masks, n_vocab_ - params_.mask_id);
+    masks = std::max(masks, 0);
+
+    // The rows we read: from the last pending token on; over every re-fed token when checking agreement.
+    std::vector<int32_t> fed(pending_);
+    fed.insert(fed.end(), proposals_.begin(), proposals_.end());
+    for (int j = 0; j < masks; ++j) fed.push_back(params_.mask_id + (params_.mask_range ? j : 0));
+    const int n_fed = static_cast<int>(fed.size());
+    const int n_real = n_pending + n_prop;
+    const int last_pending = n_pending - 1;
+    int first_output = last_pending;
+    if (params_.track_agreement && !prefilling_ && params_.mode != AcceptMode::Lossless) first_output = 0;
+
+    // Feed it: plain n_batch chunks over the real tokens (as llama-cpp-python does), the masks glued
+    // onto the last chunk, which must hold every row we read.
+    int final_start = n_batch_ * ((n_real - 1) / n_batch_);
+    if (n_fed - final_start > n_batch_) final_start = n_fed - n_batch_;
+    first_output = std::max(first_output, final_start);
+    for (int start = 0; start < final_start; start += n_batch_) {
+        decode_chunk(fed.data() + start, std::min(n_batch_, final_start - start), n_cached + start, n_batch_);
+    }
+    decode_chunk(fed.data() + final_start, n_fed - final_start, n_cached + final_start, first_output - final_start);
+    auto row_index = [&](int i) { return i - final_start; };
+
+    // Agreement: the row over pending[i-1] is plain decoding's choice for pending[i].
+    for (int i = std::max(1, first_output + 1); i < n_pending && params_.mode != AcceptMode::Lossless; ++i) {
+        if (!pending_from_mask_[i]) continue;
+        stats_.checked += 1;
+        stats_.agreed += top1(row_index(i - 1)).token == pending_[i] ? 1 : 0;
+    }
+
+    // Accept tokens, then drop from the KV cache everything that is not a committed token.
+    std::vector<int32_t> emitted;
+    int committed = n_pending;
+    if (params_.mode == AcceptMode::Lossless) {
+        committed += accept_lossless(masks, row_index(last_pending), emitted);
+    } else {
+        std::vector<Row> rows;
+        rows.reserve(masks + 1);
+        for (int j = 0; j <= masks; ++j) rows.push_back(top1(row_index(last_pending + j)));
+        accept_lossy(masks, row_index(last_pending), rows, emitted);
+    }
+    api_.memory_seq_rm(api_.get_memory(ctx_), 0, n_cached + committed, -1);
+    cached_.insert(cached_.end(), fed.begin(), fed.begin() + committed);
+
+    bump(stats_.masks_hist, masks);
+    stats_.passes += 1;
+    const double elapsed = seconds_since(t0);
+    if (prefilling_) {
+        stats_.prefill_s += elapsed;
+    } else {
+        stats_.decode_s += elapsed;
+        stats_.fed_tokens += n_fed;
+    }
+    std::vector<int32_t> out = finish_pass(std::move(emitted), committed - n_pending);
+    if (prefilling_) stats_.first_pass_tokens = static_cast<int>(out.size());
+    if (params_.trace) {
+        stats_.trace.push_back(PassTrace{n_fed, masks, n_prop, committed - n_pending, static_cast<int>(out.size()),
+                                         static_cast<int>(cached_.size()),
+                                         api_.memory_seq_pos_max(api_.get_memory(ctx_), 0),
+                                         static_cast<int>(pending_.size())});
+    }
+    prefilling_ = false;
+    pass_index_ += 1;
+    return out;
+}
+
+int Decoder::accept_lossy(int masks, int first_row, const std::vector<Row> &rows, std::vector<int32_t> &out) {
+    // Row 0 is plain next-token prediction: sample it (or take the argmax). Mask rows extend it
+    // greedily, and only when row 0's choice is the argmax the masks were implicitly conditioned on.
+    const int32_t first = sampler_ != nullptr ? sample_first(first_row) : rows[0].token;
+    out.push_back(first);
+    pending_from_mask_.assign(1, 0);
+    int accepted_masks = 0;
+    if (first == rows[0].token) {
+        for (int j = 1; j <= masks; ++j) {
+            if (params_.mode == AcceptMode::ConfAdapt && rows[j].prob < params_.tau) break;
+            out.push_back(rows[j].token);
+            pending_from_mask_.push_back(1);
+            accepted_masks += 1;
+            if (sampler_ != nullptr) api_.sampler_accept(sampler_, rows[j].token);
+        }
+    }
+    acceptance_.record(masks, accepted_masks);
+    stats_.mask_tokens += accepted_masks;
+    return accepted_masks;
+}
+
+int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out) {
+    // Verify the proposals in order against the rows before them; emit the verified prefix plus the
+    // model's own token at the first mismatch (or after the last proposal).
+    const int n_prop = static_cast<int>(proposals_.size());
+    const bool sampling = transform_ != nullptr;
+    int verified = 0;
+    int32_t next = -1;
+    auto target = [&](int row) {
+        // The distribution plain sampling would draw from at this row.
+        const float *logits = api_.get_logits_ith(ctx_, row);
+        scratch_.resize(n_vocab_);
+        for (int v = 0; v < n_vocab_; ++v) scratch_[v] = llama_token_data{v, logits[v], 0.0f};
+        llama_token_data_array arr{scratch_.data(), scratch_.size(), -1, false};
+        api_.sampler_apply(transform_, &arr);
+        float max_logit = -INFINITY;
+        for (size_t i = 0; i < arr.size; ++i) max_logit = std::max(max_logit, arr.data[i].logit);
+        std::vector<std::pair<int32_t, float>> p;
+        float sum = 0.0f;
+        for (size_t i = 0; i < arr.size; ++i) {
+            const float e = std::isinf(arr.data[i].logit) ? 0.0f : std::exp(arr.data[i].logit - max_logit);
+            if (e > 0.0f) p.emplace_back(arr.data[i].id, e);
+            sum += e;
+        }
+        for (auto &kv : p) kv.second /= sum;
+        return p;
+    };
+    auto draw = [&](const std::vector<std::pair<int32_t, float>> &dist) {
+        float total = 0.0f;
+        for (const auto &kv : dist) total += kv.second;
+        float u = std::uniform_real_distribution<float>(0.0f, total)(rng_);
+        for (const auto &kv : dist) {
+            if ((u -= kv.second) <= 0.0f) return kv.first;
+        }
+        return dist.back().first;
+    };
+    for (; verified < n_prop; ++verified) {
+        const int row = first_row + verified;
+        const int32_t proposal = proposals_[verified];
+        if (!sampling) {
+            const int32_t choice = top1(row).token;
+            if (choice != proposal) {
+                next = choice;
+                break;
+            }
+            continue;
+        }
+        // Speculative sampling: accept with min(1, p/q), else draw from the residual max(0, p - q).
+        const auto p = target(row);
+        const std::vector<float> &q = proposal_q_[verified];
+        float p_prop = 0.0f;
+        for (const auto &kv : p) {
+            if (kv.first == proposal) p_prop = kv.second;
+        }
+        const float u = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng_);
+        if (u * q[proposal] <= p_prop) continue;
+        std::vector<std::pair<int32_t, float>> residual;
+        for (const auto &kv : p) {
+            const float r = kv.second - q[kv.first];
+            if (r > 0.0f) residual.emplace_back(kv.first, r);
+        }
+        next = residual.empty() ? draw(p) : draw(residual);
+        break;
+    }
+    if (next < 0) next = sampling ? draw(target(first_row + n_prop)) : top1(first_row + n_prop).token;
+
+    stats_.proposed += n_prop;
+    stats_.proposals_accepted += verified;
+    for (int i = 0; i < n_prop; ++i) bump(stats_.proposed_at, i);
+    for (int i = 0; i < verified; ++i) bump(stats_.accepted_at, i);
+    stats_.accepted_at.resize(stats_.proposed_at.size(), 0);
+    if (n_prop > 0) acceptance_.record(n_prop, verified);
+
+    out.assign(proposals_.begin(), proposals_.begin() + verified);
+    out.push_back(next);
+    pending_from_mask_.assign(1, 0);
+
+    // The masks propose only when every earlier token was verified: they were conditioned on them.
+    std::vector<int32_t> new_proposals;
+    std::vector<std::vector<float>> new_q;
+    if (verified == n_prop) {
+        for (int j = 1; j <= masks; ++j) {
+            const int row = first_row + n_prop + j;
+            const Row r = top1(row);
+            if (r.prob < params_.tau) break;
+            if (sampling) {
+                std::vector<float> q = softmax(api_.get_logits_ith(ctx_, row), n_vocab_, params_.temperature);
+                std::discrete_distribution<int32_t> pick(q.begin(), q.end());
+                new_proposals.push_back(pick(rng_));
+                new_q.push_back(std::move(q));
+            } else {
+                new_proposals.push_back(r.token);
+            }
+        }
+    }
+    proposals_ = std::move(new_proposals);
+    proposal_q_ = std::move(new_q);
+    return verified;
+}
+
+std::vector<int32_t> Decoder::finish_pass(std::vector<int32_t> emitted, int n_already_cached) {
+    // Stop ids end generation (not emitted), then the token budget, then the context.
+    size_t keep = emitted.size();
+    for (size_t i = 0; i < emitted.size(); ++i) {
+        const int32_t t = emitted[i];
+        const bool stop = api_.vocab_is_eog(vocab_, t) ||
+                          std::find(params_.stop_ids.begin(), params_.stop_ids.end(), t) != params_.stop_ids.end();
+        if (stop) {
+            keep = i;
+            done_ = true;
+            stop_reason_ = "stop";
+            break;
+        }
+    }
+    const int budget = params_.max_tokens - stats_.generated;
+    if (static_cast<int>(keep) >= budget) {
+        if (!done_ || static_cast<int>(keep) > budget) stop_reason_ = "length";
+        keep = std::min<size_t>(keep, std::max(budget, 0));
+        done_ = true;
+    }
+    // Prompt plus generated text never exceeds the context (tokens already cached are inside it).
+    const int room = n_ctx_ - static_cast<int>(cached_.size()) + n_already_cached;
+    if (!done_ && static_cast<int>(keep) >= room) {
+        keep = std::max(room, 0);
+        done_ = true;
+        stop_reason_ = "context";
+    }
+    emitted.resize(keep);
+    // Emitted tokens not yet in the cache are fed by the next pass.
+    if (static_cast<int>(keep) > n_already_cached) {
+        pending_.assign(emitted.begin() + n_already_cached, emitted.end());
+    } else {
+        pending_.clear();
+    }
+    pending_from_mask_.resize(pending_.size(), 0);
+    if (done_) proposals_.clear();
+    // Proposals that would run past the context are dropped before they are fed.
+    const int prop_room = n_ctx_ - static_cast<int>(cached_.size()) - static_cast<int>(pending_.size());
+    if (static_cast<int>(proposals_.size()) > prop_room) proposals_.resize(std::max(prop_room, 0));
+    stats_.generated += static_cast<int>(emitted.size());
+    bump(stats_.accept_hist, static_cast<int>(emitted.size()));
+    return emitted;
+}
+
+std::vector<int32_t> Decoder::run() {
+    std::vector<int32_t> all;
+    while (!done_) {
+        std::vector<int32_t> tokens = step();
+        all.insert(all.end(), tokens.begin(), tokens.end());
+    }
+    return all;
+}
+
+}  // namespace mtp

@@ -1,0 +1,133 @@
+// The MTP decode loop: one llama_decode per pass, several accepted tokens per pass.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "llama_api.h"
+#include "policy.h"
+
+namespace mtp {
+
+enum class AcceptMode { ConfAdapt, Static, Lossless };
+
+struct DecodeParams {
+    AcceptMode mode = AcceptMode::ConfAdapt;
+    int k_max = 1;                // tokens predicted per pass at most (k_max - 1 masks)
+    float tau = 0.9f;             // ConfAdapt threshold on the top-1 probability
+    int32_t mask_id = -1;         // -1: the model has no mask token (k_max must be 1)
+    bool mask_range = false;      // slot j uses mask_id + j instead of one id
+    int max_tokens = 256;
+    std::vector<int32_t> stop_ids;  // in addition to the vocab's end-of-generation tokens
+    bool track_agreement = true;  // ask for logits on re-fed rows to check mask tokens against greedy
+    // Cost curve (cost of a pass of n tokens at index n-1); non-empty selects the cost-aware policy.
+    std::vector<double> pass_cost;
+    // Sampling (temperature 0 = greedy).
+    float temperature = 0.0f;
+    int top_k = 40;
+    float top_p = 0.95f;
+    float min_p = 0.05f;
+    float repeat_penalty = 1.0f;
+    int repeat_last_n = 64;
+    uint32_t seed = 0xFFFFFFFFu;
+    bool trace = false;           // record a PassTrace per pass (tests, debugging)
+};
+
+// What one pass did, for tests that check the loop's bookkeeping pass by pass.
+struct PassTrace {
+    int fed;          // tokens fed (pending + proposals + masks)
+    int masks;
+    int proposals;    // lossless: proposals verified by this pass
+    int verified;     // lossless: ... of which the prefix that matched
+    int emitted;      // tokens this pass emitted
+    int cached;       // tokens in the KV cache after the pass
+    int kv_pos_max;   // llama_memory_seq_pos_max after the pass (cached - 1 when consistent)
+    int pending;      // emitted tokens waiting to be fed
+};
+
+struct DecodeStats {
+    int prompt_tokens = 0;       // prompt tokens given
+    int reused_tokens = 0;       // prompt tokens whose KV was kept from the previous generation
+    int generated = 0;           // tokens emitted
+    int passes = 0;              // llama_decode calls that produced tokens (prefill counts once)
+    int first_pass_tokens = 0;   // tokens emitted by the prefill pass
+    int fed_tokens = 0;          // tokens fed to decode passes after prefill (pending + masks)
+    double prefill_s = 0.0;      // prompt prefill, first pass included
+    double decode_s = 0.0;       // every later pass
+    int mask_tokens = 0;         // tokens emitted from mask rows
+    int checked = 0;             // mask tokens verified by a later pass
+    int agreed = 0;              // ... that equal the model's greedy choice
+    std::vector<int> accept_hist;  // accept_hist[a] = passes that emitted a tokens
+    std::vector<int> masks_hist;   // masks_hist[m] = passes that appended m masks
+    // Lossless mode.
+    int proposed = 0, proposals_accepted = 0;
+    std::vector<int> proposed_at, accepted_at;  // per proposal position
+    std::vector<PassTrace> trace;               // filled when DecodeParams::trace is set
+};
+
+class Decoder {
+public:
+    // `lib_handle`: dlopen handle of llama-cpp-python's libllama; `ctx`: its llama_context pointer.
+    Decoder(uintptr_t lib_handle, uintptr_t ctx);
+    ~Decoder();
+    Decoder(const Decoder &) = delete;
+    Decoder &operator=(const Decoder &) = delete;
+
+    // Start a generation. The first `n_keep` prompt tokens' KV from the previous generation is kept.
+    void begin(const std::vector<int32_t> &prompt, int n_keep, const DecodeParams &params);
+    // One pass; returns the tokens it emitted (possibly none when generation ends).
+    std::vector<int32_t> step();
+    // Steps until done; returns every emitted token.
+    std::vector<int32_t> run();
+
+    bool done() const { return done_; }
+    const std::string &stop_reason() const { return stop_reason_; }
+    const DecodeStats &stats() const { return stats_; }
+    // Tokens whose KV is in the cache, in position order (for prefix reuse by the next generation).
+    const std::vector<int32_t> &cached_tokens() const { return cached_; }
+    int n_vocab() const { return n_vocab_; }
+    int n_ctx() const { return n_ctx_; }
+    // Drop the whole KV cache (e.g. after an error or when another user touched the context).
+    void clear_cache();
+
+private:
+    struct Row { int32_t token; float prob; };
+
+    int choose_masks() const;
+    void decode_chunk(const int32_t *tokens, int n, int pos, int first_output);
+    Row top1(int batch_index) const;
+    int32_t sample_first(int batch_index);
+    int accept_lossy(int masks, int first_row, const std::vector<Row> &rows, std::vector<int32_t> &out);
+    int accept_lossless(int masks, int n_pending, std::vector<int32_t> &out);
+    std::vector<int32_t> finish_pass(std::vector<int32_t> emitted, int n_already_cached);
+    void setup_sampler();
+    void free_sampler();
+
+    LlamaApi api_;
+    llama_context *ctx_;
+    const llama_vocab *vocab_;
+    int n_vocab_, n_ctx_, n_batch_;
+
+    DecodeParams params_;
+    DecodeStats stats_;
+    AcceptanceEstimate acceptance_;
+    std::vector<int32_t> cached_;        // KV-committed tokens
+    std::vector<int32_t> pending_;       // emitted, not yet in the KV cache
+    std::vector<char> pending_from_mask_;
+    std::vector<int32_t> proposals_;     // lossless: proposed, not yet verified or emitted
+    std::vector<std::vector<float>> proposal_q_;  // lossless sampling: proposal distributions
+    bool prefilling_ = false, done_ = true;
+    std::string stop_reason_;
+    int pass_index_ = 0;
+
+    llama_batch batch_{};
+    int batch_capacity_ = 0;
+    llama_sampler *sampler_ = nullptr;     // full chain for lossy sampling
+    llama_sampler *transform_ = nullptr;   // chain without the final draw, for lossless sampling
+    std::mt19937 rng_;
+    std::vector<llama_token_data> scratch_;
+};
+
+}  // namespace mtp

@@ -1,0 +1,71 @@
+#include "policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace mtp {
+
+AcceptanceEstimate::AcceptanceEstimate(int max_masks, double prior_accept, double prior_weight)
+    : tries_(std::max(1, max_masks), 0.0), hits_(std::max(1, max_masks), 0.0),
+      prior_accept_(prior_accept), prior_weight_(prior_weight) {}
+
+void AcceptanceEstimate::record(int masks, int accepted) {
+    // Mask j was "tried" if every mask before it was accepted; the first rejection ends the chain.
+    for (int j = 1; j <= masks && j <= max_masks(); ++j) {
+        tries_[j - 1] += 1.0;
+        if (j <= accepted) {
+            hits_[j - 1] += 1.0;
+        } else {
+            break;
+        }
+    }
+}
+
+double AcceptanceEstimate::conditional(int j) const {
+    if (j < 1 || j > max_masks()) return 0.0;
+    return (hits_[j - 1] + prior_accept_ * prior_weight_) / (tries_[j - 1] + prior_weight_);
+}
+
+double expected_tokens(const AcceptanceEstimate &est, int masks) {
+    double expected = 1.0, reach = 1.0;
+    for (int j = 1; j <= masks; ++j) {
+        reach *= est.conditional(j);
+        expected += reach;
+    }
+    return expected;
+}
+
+namespace {
+
+// Cost of a pass of n tokens, linearly interpolated (and extrapolated past the measured end).
+double cost_at(const std::vector<double> &cost, double n) {
+    const int size = static_cast<int>(cost.size());
+    if (n <= 1.0) return cost[0];
+    if (n >= size) {
+        const double slope = size >= 2 ? cost[size - 1] - cost[size - 2] : cost[0];
+        return cost[size - 1] + slope * (n - size);
+    }
+    const int lo = static_cast<int>(std::floor(n));
+    const double frac = n - lo;
+    return cost[lo - 1] * (1.0 - frac) + cost[lo] * frac;
+}
+
+}  // namespace
+
+int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks) {
+    if (cost.empty() || max_masks <= 0) return 0;
+    int best = 0;
+    double best_rate = 1.0 / cost_at(cost, 1.0);
+    for (int m = 1; m <= std::min(max_masks, est.max_masks()); ++m) {
+        const double tokens = expected_tokens(est, m);
+        // Steady state: a pass re-feeds the tokens accepted last time plus the masks.
+        const double rate = tokens / cost_at(cost, tokens + m);
+        if (rate > best_rate * (1.0 + 1e-9)) {
+            best_rate = rate;
+            best = m;
+        }
+    }
+    return best;
+}
+
+}  // namespace mtp

@@ -1,0 +1,414 @@
+"""MTPModel: load a GGUF through llama-cpp-python, decode through the C++ MTP loop."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from ._abi import check_llama_cpp_version, context_pointer, libllama_handle
+from .metadata import MASK_TOKEN_TEXT, MTPMetadata, read_metadata
+
+check_llama_cpp_version()
+
+import llama_cpp  # noqa: E402  (after the version check, so a wrong version fails with the fix)
+
+from . import _core  # noqa: E402
+
+Mode = Literal["confadapt", "static", "lossless"]
+MODES = ("confadapt", "static", "lossless")
+
+# Decoding options of generate/stream/stream_tokens and their defaults (None: the model's default).
+DECODE_OPTIONS: dict[str, object] = {
+    "k_max": None,  # tokens per pass at most (k_max - 1 masks); 1 = plain next-token decoding
+    "tau": None,  # ConfAdapt threshold on the top-1 probability of each mask row
+    "mode": "confadapt",  # "confadapt", "static" (accept all k) or "lossless" (verify before emitting)
+    "temperature": 0.0,  # 0 = greedy
+    "top_k": 40,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "repeat_penalty": 1.0,
+    "seed": None,
+    "stop_token_ids": None,  # in addition to the model's end-of-generation tokens
+    "track_agreement": True,  # read the rows over re-fed tokens to measure agreement with greedy
+    "pass_cost": None,  # cost of a pass of n tokens (index n-1): selects the cost-aware mask policy
+    "trace": False,  # record what each pass did in GenerationStats.trace
+}
+
+
+@dataclass
+class GenerationStats:
+    """What one generation cost and how much the masks contributed."""
+
+    prompt_tokens: int
+    reused_tokens: int
+    tokens: int
+    passes: int
+    eff_k: float  # tokens per pass, the prefill pass included
+    accept_hist: list[int]  # accept_hist[a] = passes that emitted a tokens
+    masks_hist: list[int]  # masks_hist[m] = passes that appended m masks
+    prefill_s: float
+    decode_s: float
+    decode_tps: float  # tokens after the first pass / time of the passes after the first
+    agreement: float | None  # emitted tokens equal to plain greedy's choice, of those checked
+    mask_agreement: float | None  # the same over mask-row tokens only
+    mask_tokens: int
+    checked: int
+    proposed: int = 0  # lossless mode
+    proposals_accepted: int = 0
+    acceptance_at: list[float] = field(default_factory=list)
+    trace: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    tokens: list[int]
+    stop_reason: str  # "stop", "length", "context" or "interrupted"
+    stats: GenerationStats
+
+
+class _Utf8Stream:
+    """Turns token bytes into text without ever splitting a UTF-8 character."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def push(self, data: bytes) -> str:
+        self._buffer += data
+        for cut in range(len(self._buffer), max(len(self._buffer) - 4, -1), -1):
+            try:
+                text = self._buffer[:cut].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            self._buffer = self._buffer[cut:]
+            return text
+        return ""
+
+    def flush(self) -> str:
+        text = self._buffer.decode("utf-8", errors="replace")
+        self._buffer = b""
+        return text
+
+
+def _partial_stop_len(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of `text` that could still grow into one of `stops`."""
+    best = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:n]):
+                best = n
+                break
+    return best
+
+
+def _stats(raw: dict, greedy: bool) -> GenerationStats:
+    tokens, passes = raw["generated"], raw["passes"]
+    ntp_tokens = tokens - raw["mask_tokens"]
+    checked, agreed = raw["checked"], raw["agreed"]
+    # At temperature 0 a first-row token is plain greedy's choice by construction.
+    agree_n = agreed + (ntp_tokens if greedy else 0)
+    agree_d = checked + (ntp_tokens if greedy else 0)
+    later = tokens - raw["first_pass_tokens"]
+    proposed_at, accepted_at = raw["proposed_at"], raw["accepted_at"]
+    return GenerationStats(
+        prompt_tokens=raw["prompt_tokens"],
+        reused_tokens=raw["reused_tokens"],
+        tokens=tokens,
+        passes=passes,
+        eff_k=tokens / passes if passes else 0.0,
+        accept_hist=list(raw["accept_hist"]),
+        masks_hist=list(raw["masks_hist"]),
+        prefill_s=raw["prefill_s"],
+        decode_s=raw["decode_s"],
+        decode_tps=later / raw["decode_s"] if raw["decode_s"] > 0 else 0.0,
+        agreement=agree_n / agree_d if agree_d else None,
+        mask_agreement=agreed / checked if checked else None,
+        mask_tokens=raw["mask_tokens"],
+        checked=checked,
+        proposed=raw["proposed"],
+        proposals_accepted=raw["proposals_accepted"],
+        acceptance_at=[a / p for a, p in zip(accepted_at, proposed_at) if p],
+        trace=list(raw["trace"]),
+    )
+
+
+class MTPModel:
+    """A GGUF model decoded with multi-token prediction.
+
+    Loads through `llama_cpp.Llama` (tokenizer, chat template, CPU/CUDA/Metal backend options) and decodes
+    through mtp-edge's C++ loop, which feeds accepted tokens plus k-1 mask tokens per pass and keeps the
+    confident prefix (ConfAdapt), all k tokens (static), or only tokens verified by the next pass (lossless).
+
+    Args:
+        model_path: a .gguf file.
+        n_ctx: context length in tokens (prompt + output).
+        n_threads, n_threads_batch: CPU threads for one-token and batched passes (default: all cores).
+        n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build of llama-cpp-python.
+        n_batch: tokens per llama_decode call during prefill.
+        k_max, tau: defaults for generation; None takes the file's `mtp.k_max` / `mtp.tau`.
+        mask_token_id: override the file's mask token.
+        verbose: let llama.cpp print its loading log.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_gpu_layers: int = 0,
+        n_batch: int = 512,
+        k_max: int | None = None,
+        tau: float | None = None,
+        mask_token_id: int | None = None,
+        verbose: bool = False,
+        **llama_kwargs,
+    ) -> None:
+        self.metadata: MTPMetadata = read_metadata(model_path)
+        if n_ctx < 2:
+            raise ValueError(f"n_ctx = {n_ctx} is too small")
+        threads = n_threads or os.cpu_count() or 1
+        self.llama = llama_cpp.Llama(
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=n_threads_batch or threads,
+            n_gpu_layers=n_gpu_layers,
+            n_batch=n_batch,
+            n_ubatch=n_batch,
+            verbose=verbose,
+            **llama_kwargs,
+        )
+        self._decoder = _core.Decoder(libllama_handle(), context_pointer(self.llama))
+        self._lock = threading.Lock()
+        self.n_ctx = self._decoder.n_ctx
+        self.n_vocab = self._decoder.n_vocab
+
+        self.mask_token_id = mask_token_id if mask_token_id is not None else self._find_mask_token()
+        if self.mask_token_id is not None and not 0 <= self.mask_token_id < self.n_vocab:
+            raise ValueError(f"mask_token_id = {self.mask_token_id} is outside the vocab of {self.n_vocab} tokens")
+        self.default_k_max = self._check_k_max(k_max if k_max is not None else self.metadata.k_max, quiet=True)
+        self.default_tau = self._check_tau(tau if tau is not None else self.metadata.tau)
+        self.prompt_format = self.metadata.prompt_format
+        self.stop_token_ids = tuple(self.metadata.stop_token_ids)
+
+    # -- setup -------------------------------------------------------------------------------------
+    def _find_mask_token(self) -> int | None:
+        if self.metadata.mask_token_id is not None:
+            return self.metadata.mask_token_id
+        ids = self.llama.tokenize(MASK_TOKEN_TEXT.encode(), add_bos=False, special=True)
+        if len(ids) == 1 and self.llama.detokenize(ids, special=True) == MASK_TOKEN_TEXT.encode():
+            return ids[0]
+        return None
+
+    def _check_k_max(self, k_max: int, quiet: bool = False) -> int:
+        if isinstance(k_max, bool) or not isinstance(k_max, int):
+            raise ValueError(f"k_max must be an integer >= 1, got {k_max!r}")
+        if k_max < 1:
+            raise ValueError(f"k_max = {k_max} must be >= 1 (1 = plain next-token decoding)")
+        if k_max >= self.n_ctx:
+            raise ValueError(f"k_max = {k_max} does not fit the context of {self.n_ctx} tokens")
+        if k_max > 1 and self.mask_token_id is None:
+            if quiet:
+                return 1  # a model without a mask token defaults to plain decoding
+            raise ValueError(
+                f"this model has no mask token ({MASK_TOKEN_TEXT} / tokenizer.ggml.mask_token_id), so it "
+                "runs only with k_max = 1; convert an MTP checkpoint with `mtp-edge convert`"
+            )
+        return k_max
+
+    @staticmethod
+    def _check_tau(tau: float) -> float:
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or not 0 < tau <= 1:
+            raise ValueError(f"tau = {tau!r} must be in (0, 1]")
+        return float(tau)
+
+    @property
+    def is_mtp(self) -> bool:
+        """True when the model has a mask token (so k_max > 1 is possible)."""
+        return self.mask_token_id is not None
+
+    # -- prompts -----------------------------------------------------------------------------------
+    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
+        """Tokens of `text`, special tokens parsed, BOS added as the model wants."""
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self.llama.detokenize(list(tokens)).decode("utf-8", errors="replace")
+
+    def format_chat(self, messages: list[dict[str, str]]) -> str:
+        """The prompt text for a conversation, in the model's prompt format (chat template or plain)."""
+        from .prompts import format_messages
+
+        return format_messages(self, messages)
+
+    # -- generation --------------------------------------------------------------------------------
+    def _params(self, max_tokens: int, options: dict):
+        unknown = set(options) - set(DECODE_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown decoding options: {', '.join(sorted(unknown))}")
+        o = {**DECODE_OPTIONS, **options}
+        mode, temperature = o["mode"], o["temperature"]
+        if mode not in MODES:
+            raise ValueError(f"mode = {mode!r}: use one of {', '.join(MODES)}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+            raise ValueError(f"max_tokens = {max_tokens!r} must be an integer >= 0")
+        if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+            raise ValueError(f"temperature = {temperature!r} must be >= 0")
+        if mode == "lossless" and temperature > 0 and o["repeat_penalty"] != 1.0:
+            raise ValueError("lossless sampling keeps the output distribution exact only without a repeat penalty")
+        p = _core.DecodeParams()
+        p.mode = mode
+        p.k_max = self._check_k_max(self.default_k_max if o["k_max"] is None else o["k_max"])
+        p.tau = self._check_tau(self.default_tau if o["tau"] is None else o["tau"])
+        p.mask_id = -1 if self.mask_token_id is None else self.mask_token_id
+        p.mask_range = self.metadata.mask_mode == "range"
+        p.max_tokens = max_tokens
+        stops = list(self.stop_token_ids) + [int(s) for s in (o["stop_token_ids"] or [])]
+        for s in stops:
+            if not 0 <= s < self.n_vocab:
+                raise ValueError(f"stop token id {s} is outside the vocab of {self.n_vocab}")
+        p.stop_ids = stops
+        p.track_agreement = bool(o["track_agreement"])
+        p.pass_cost = [float(c) for c in (o["pass_cost"] or [])]
+        p.temperature = float(temperature)
+        p.top_k, p.top_p, p.min_p = int(o["top_k"]), float(o["top_p"]), float(o["min_p"])
+        p.repeat_penalty = float(o["repeat_penalty"])
+        p.seed = 0xFFFFFFFF if o["seed"] is None else int(o["seed"]) & 0xFFFFFFFF
+        p.trace = bool(o["trace"])
+        return p
+
+    def _prompt_tokens(self, prompt: str | Sequence[int]) -> list[int]:
+        if isinstance(prompt, str):
+            if not prompt:
+                raise ValueError("empty prompt")
+            tokens = self.tokenize(prompt)
+        else:
+            tokens = [int(t) for t in prompt]
+        if not tokens:
+            raise ValueError("empty prompt")
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(
+                f"the prompt has {len(tokens)} tokens, which leaves no room in the context of {self.n_ctx}; "
+                "shorten it or load the model with a larger n_ctx"
+            )
+        bad = [t for t in tokens if not 0 <= t < self.n_vocab]
+        if bad:
+            raise ValueError(f"token id {bad[0]} is outside the vocab of {self.n_vocab} tokens")
+        return tokens
+
+    def stream_tokens(self, prompt: str | Sequence[int], max_tokens: int = 256, *, reuse_cache: bool = True,
+                      **options) -> Iterator[list[int]]:
+        """Yield the tokens each pass accepts; `last_stats()` has the stats afterwards.
+
+        Options (see DECODE_OPTIONS): k_max, tau, mode ("confadapt", "static", "lossless"), temperature,
+        top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement, pass_cost, trace.
+        Stopping early (closing the generator, Ctrl-C) leaves the model usable: between passes the KV
+        cache only ever holds committed tokens.
+        """
+        params = self._params(max_tokens, options)
+        tokens = self._prompt_tokens(prompt)
+        with self._lock:
+            self._begin(tokens, reuse_cache, params)
+            while not self._decoder.done:
+                chunk = self._decoder.step()
+                if chunk:
+                    yield list(chunk)
+
+    def _begin(self, tokens: list[int], reuse_cache: bool, params) -> None:
+        self._greedy = params.temperature == 0
+        self._decoder.begin(tokens, len(tokens) if reuse_cache else 0, params)
+        self.llama.n_tokens = 0  # llama-cpp-python's own prefix cache no longer matches the KV
+
+    def last_stats(self) -> GenerationStats:
+        """Stats of the most recent generation (also of one stopped early)."""
+        return _stats(self._decoder.stats, getattr(self, "_greedy", True))
+
+    @property
+    def last_stop_reason(self) -> str:
+        return self._decoder.stop_reason or "interrupted"
+
+    def generate(self, prompt: str | Sequence[int], max_tokens: int = 256, *, stop: Sequence[str] | None = None,
+                 reuse_cache: bool = True, **options) -> GenerationResult:
+        """Generate a completion of `prompt` (text or token ids).
+
+        Returns the text, the tokens, the stop reason ("stop", "length" or "context") and GenerationStats.
+        `stop` strings end generation where they appear; options as for `stream_tokens`.
+        """
+        if stop:
+            text = "".join(self.stream(prompt, max_tokens, stop=stop, reuse_cache=reuse_cache, **options))
+            return GenerationResult(text, self._stream_tokens_seen, self._stream_stop_reason, self.last_stats())
+        params = self._params(max_tokens, options)
+        tokens = self._prompt_tokens(prompt)
+        with self._lock:
+            self._begin(tokens, reuse_cache, params)
+            out = list(self._decoder.run())  # the whole loop in C++, Ctrl-C checked between passes
+        text = self.llama.detokenize(out).decode("utf-8", errors="replace")
+        return GenerationResult(text, out, self._decoder.stop_reason, self.last_stats())
+
+    def stream(self, prompt: str | Sequence[int], max_tokens: int = 256, *, stop: Sequence[str] | None = None,
+               **kwargs) -> Iterator[str]:
+        """Yield text as passes accept tokens, never splitting a UTF-8 character.
+
+        Keyword options: k_max, tau, mode ("confadapt", "static", "lossless"), temperature, top_k, top_p,
+        min_p, repeat_penalty, seed, stop (strings), stop_token_ids, track_agreement, reuse_cache.
+        """
+        stops = [s for s in (stop or []) if s]
+        utf8 = _Utf8Stream()
+        held = ""  # text not yet yielded: it might be the start of a stop string
+        self._stream_tokens_seen = []
+        self._stream_stop_reason = "interrupted"
+        for chunk in self.stream_tokens(prompt, max_tokens, **kwargs):
+            self._stream_tokens_seen.extend(chunk)
+            held += utf8.push(self.llama.detokenize(chunk))
+            hits = [held.find(s) for s in stops if s in held]
+            if hits:
+                self._stream_stop_reason = "stop"
+                if min(hits) > 0:
+                    yield held[: min(hits)]
+                return
+            safe = len(held) - _partial_stop_len(held, stops)
+            if safe > 0:
+                yield held[:safe]
+                held = held[safe:]
+        held += utf8.flush()
+        if held:
+            yield held
+        self._stream_stop_reason = self._decoder.stop_reason or "interrupted"
+
+    def reset(self) -> None:
+        """Forget the KV cache (call after using `self.llama` directly for other generations)."""
+        with self._lock:
+            self._decoder.clear_cache()
+            self.llama.n_tokens = 0
+
+    # -- OpenAI-shaped API -------------------------------------------------------------------------
+    def create_completion(self, prompt: str, **kwargs):
+        """An OpenAI-style text completion dict (or an iterator of chunks with stream=True)."""
+        from .completions import create_completion
+
+        return create_completion(self, prompt, **kwargs)
+
+    def create_chat_completion(self, messages: list[dict[str, str]], **kwargs):
+        """An OpenAI-style chat completion dict (or an iterator of chunks with stream=True)."""
+        from .completions import create_chat_completion
+
+        return create_chat_completion(self, messages, **kwargs)
+
+    def close(self) -> None:
+        self._decoder = None  # type: ignore[assignment]
+        self.llama.close()
+
+    def __enter__(self) -> MTPModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,58 @@
+"""The cost-aware mask policy as pure functions (no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtp_edge import _core
+
+LINEAR = [float(n) for n in range(1, 33)]  # small model on a CPU: n tokens cost n times one
+FLAT = [1.0 + 0.01 * n for n in range(32)]  # GPU-like: extra tokens nearly free
+
+
+def estimate(accept: float, passes: int = 200, masks: int = 15) -> _core.AcceptanceEstimate:
+    """An estimate after `passes` passes in which every mask was accepted with probability `accept`."""
+    est = _core.AcceptanceEstimate(masks)
+    for i in range(passes):
+        accepted = 0
+        # A deterministic sequence with the right acceptance frequency at each position.
+        while accepted < masks and ((i * 7919 + accepted * 104729) % 1000) / 1000 < accept:
+            accepted += 1
+        est.record(masks, accepted)
+    return est
+
+
+def test_linear_curve_low_acceptance_picks_plain_decoding():
+    assert _core.choose_masks(LINEAR, estimate(0.2), 15) == 0
+
+
+def test_flat_curve_high_acceptance_picks_many_masks():
+    assert _core.choose_masks(FLAT, estimate(0.9), 15) >= 8
+
+
+def test_flat_curve_with_no_acceptance_still_picks_plain():
+    assert _core.choose_masks(FLAT, estimate(0.0), 15) == 0
+
+
+def test_more_acceptance_never_means_fewer_masks():
+    curve = [1.0, 1.3, 1.5, 1.7, 1.9, 2.2, 2.5, 2.9] + [3.0 + 0.4 * n for n in range(24)]
+    picks = [_core.choose_masks(curve, estimate(a), 15) for a in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    assert picks == sorted(picks)
+
+
+def test_expected_tokens_matches_the_chain_of_acceptances():
+    est = _core.AcceptanceEstimate(4, prior_accept=0.5, prior_weight=2.0)
+    assert _core.expected_tokens(est, 0) == 1.0
+    assert _core.expected_tokens(est, 2) == pytest.approx(1 + 0.5 + 0.25)
+    for _ in range(1000):
+        est.record(4, 4)
+    assert _core.expected_tokens(est, 4) == pytest.approx(5.0, rel=1e-2)
+
+
+def test_rejection_ends_the_chain_of_tries():
+    est = _core.AcceptanceEstimate(4, prior_accept=0.5, prior_weight=0.0)
+    est.record(4, 1)  # mask 1 accepted, mask 2 rejected, masks 3-4 never judged
+    assert est.conditional(1) == 1.0 and est.conditional(2) == 0.0
+    est2 = _core.AcceptanceEstimate(4, prior_accept=0.5, prior_weight=2.0)
+    est2.record(4, 1)
+    assert est2.conditional(3) == pytest.approx(0.5)  # never judged: the prior alone
