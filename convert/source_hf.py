@@ -38,11 +38,11 @@ def load_hf_model(folder: Path, repo_id: str | None = None) -> SourceModel:
     dtypes: set[str] = set()
     for name, shape in expected.items():
         t = tensors[name]
+        if t.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"dtype mismatch: {name} is {t.dtype}; weights must be bf16, f16 or f32")
         if t.shape != shape:
             raise ValueError(f"shape mismatch: {name} is {list(t.shape)} in {t.path.name} but config.json implies "
                              f"{list(shape)}")
-        if t.dtype not in FLOAT_DTYPES:
-            raise ValueError(f"dtype mismatch: {name} is {t.dtype}; weights must be bf16, f16 or f32")
         dtypes.add(t.dtype)
 
     kv = KV()
