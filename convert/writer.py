@@ -12,9 +12,11 @@ import contextlib
 import os
 import struct
 import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
@@ -25,7 +27,8 @@ from .tensors import RowSource
 GGUF_MAGIC = 0x46554747  # "GGUF" little-endian
 GGUF_VERSION = 3
 ALIGNMENT = 32
-CHUNK_ELEMENTS = 1 << 24  # 16M floats = 64 MiB of float32 per chunk
+CHUNK_ELEMENTS = 1 << 22  # 4M floats = 16 MiB of float32 per chunk
+WORKERS = 2  # conversion threads; more buys nothing on the 2-core machines this targets
 
 _SCALAR = {
     GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H", GGUFValueType.INT16: "<h",
@@ -141,20 +144,19 @@ def write_gguf(path: str | os.PathLike[str], kv: KV, plans: Sequence[TensorPlan]
         raise ValueError(f"duplicate tensor names: {dup}")
     total = sum(_pad(p.nbytes) for p in plans)
     bar = _progress(total, desc) if progress else None
-    with open(path, "wb") as f:
+    with open(path, "wb") as f, ThreadPoolExecutor(max_workers=WORKERS) as pool:
         f.write(header_bytes(kv, plans))
         for plan in plans:
-            rows_total = int(plan.source.shape[0]) if plan.source.shape else 1
-            row_elems = int(np.prod(plan.source.shape[1:])) if len(plan.source.shape) > 1 else 1
-            step = max(1, CHUNK_ELEMENTS // max(row_elems, 1))
             written = 0
-            for start in range(0, rows_total, step):
-                chunk = plan.source.take(slice(start, min(start + step, rows_total)))
-                data = encode_rows(chunk, plan.qtype)
-                f.write(memoryview(np.ascontiguousarray(data)).cast("B"))
-                written += data.nbytes
-                if bar is not None:
-                    bar.update(data.nbytes)
+            # read + convert the next chunks on worker threads (numpy and file reads release the GIL)
+            # while this thread writes; at most WORKERS + 1 chunks are in memory at once
+            pending: deque[Future[np.ndarray]] = deque()
+            for rows in _chunks(plan):
+                pending.append(pool.submit(_encode_chunk, plan, rows))
+                if len(pending) > WORKERS:
+                    written += _write(f, pending.popleft().result(), bar)
+            while pending:
+                written += _write(f, pending.popleft().result(), bar)
             if written != plan.nbytes:
                 raise RuntimeError(f"tensor {plan.name}: wrote {written} bytes, expected {plan.nbytes}")
             pad = _pad(written) - written
@@ -165,6 +167,26 @@ def write_gguf(path: str | os.PathLike[str], kv: KV, plans: Sequence[TensorPlan]
     if bar is not None:
         bar.close()
     return Path(path)
+
+
+def _chunks(plan: TensorPlan) -> Iterator[slice]:
+    shape = plan.source.shape
+    rows_total = int(shape[0]) if shape else 1
+    row_elems = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    step = max(1, CHUNK_ELEMENTS // max(row_elems, 1))
+    for start in range(0, rows_total, step):
+        yield slice(start, min(start + step, rows_total))
+
+
+def _encode_chunk(plan: TensorPlan, rows: slice) -> np.ndarray:
+    return np.ascontiguousarray(encode_rows(plan.source.take(rows), plan.qtype))
+
+
+def _write(f: IO[bytes], data: np.ndarray, bar: Any) -> int:
+    f.write(memoryview(data).cast("B"))
+    if bar is not None:
+        bar.update(data.nbytes)
+    return data.nbytes
 
 
 def _progress(total: int, desc: str) -> Any:
