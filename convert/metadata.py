@@ -17,6 +17,7 @@ from .writer import KV
 
 DEFAULT_MASK_TOKEN = "<|mtp_special_token_0|>"
 MTP_VERSION = 1
+MAX_K_MAX = 256  # the runtime's limit (mtp_edge.metadata)
 
 # The released checkpoints carry no mtp_config.json; what they need beyond their tokenizer is here.
 KNOWN_CHECKPOINTS: dict[str, dict[str, Any]] = {
@@ -79,8 +80,8 @@ def resolve(tokens: list[str], *, has_chat_template: bool, eos_ids: list[int], m
     if mode not in ("single", "range"):
         raise ValueError(f"mtp_config.json: mask_mode {mode!r} must be 'single' or 'range'")
     k = int(k_max if k_max is not None else mtp_config.get("k_max", 16))
-    if not 1 <= k <= 4096:
-        raise ValueError(f"k_max {k} must be between 1 and 4096")
+    if not 1 <= k <= MAX_K_MAX:
+        raise ValueError(f"k_max {k} must be between 1 and {MAX_K_MAX}")
     if mode == "range" and mask_id + k - 1 >= n_vocab:
         raise ValueError(f"mask_mode 'range' needs ids {mask_id}..{mask_id + k - 1} but the vocab has {n_vocab} tokens; "
                          "lower --k-max")
