@@ -29,7 +29,7 @@ def test_k1_equals_greedy_with_long_prompt_in_chunks(smollm2_path, reference_lla
     m = MTPModel(smollm2_path, n_ctx=1024, n_threads=THREADS, n_batch=64)
     ref = llama_cpp.Llama(str(smollm2_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
                           n_batch=64, n_ubatch=64, verbose=False)
-    tokens = chat(m, " ".join(PROMPTS) * 2)
+    tokens = chat(m, " ".join(PROMPTS) * 4)
     assert len(tokens) > 3 * 64
     assert m.generate(tokens, 24, k_max=1).tokens == llama_greedy(ref, tokens, 24)
     m.close()
@@ -86,14 +86,20 @@ def test_prefix_reuse_gives_the_same_output(model):
 
 def test_stop_id_inside_an_accepted_chunk_trims_the_rest(model):
     prompt = chat(model, PROMPTS[4])
-    free = model.generate(prompt, 40, k_max=4, mode="static")
     passes = list(model.stream_tokens(prompt, 40, k_max=4, mode="static"))
-    chunk = next(p for p in passes if len(p) == 4 and len(set(p)) == 4)
-    stop = chunk[1]
-    first_seen = free.tokens.index(stop)
+    free = [t for p in passes for t in p]
+    # A token in the middle of a 4-token chunk that does not occur earlier in the output.
+    seen: list[int] = []
+    stop = None
+    for chunk in passes:
+        if len(chunk) == 4 and chunk[1] not in seen + chunk[:1]:
+            stop, cut = chunk[1], len(seen) + 1
+            break
+        seen += chunk
+    assert stop is not None, passes
     result = model.generate(prompt, 40, k_max=4, mode="static", stop_token_ids=[stop])
     assert result.stop_reason == "stop"
-    assert result.tokens == free.tokens[:first_seen]
+    assert result.tokens == free[:cut]
 
 
 def test_budget_ends_with_length(model):

@@ -88,7 +88,10 @@ def _exact_two_token_distribution(llm, prompt: list[int], top_k: int, temperatur
         llm.reset()
         llm._ctx.kv_cache_clear()
         llm.eval(tokens)
-        logits = np.asarray(llm.scores[len(tokens) - 1], dtype=np.float64)
+        import llama_cpp
+
+        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float64)
         top = np.argsort(-logits)[:top_k]
         z = logits[top] / temperature
         p = np.exp(z - z.max())
