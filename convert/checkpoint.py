@@ -54,18 +54,26 @@ class SafeTensor:
     def row_bytes(self) -> int:
         return int(np.prod(self.shape[1:], dtype=np.int64)) * DTYPES[self.dtype][1] if self.shape else DTYPES[self.dtype][1]
 
-    def take(self, index: Index) -> np.ndarray:
+    @property
+    def raw_dtype(self) -> str:
+        """The stored dtype; `take_raw` returns rows in it (bf16 as uint16 bits) for the writer's fast paths."""
+        return self.dtype
+
+    def take_raw(self, index: Index) -> np.ndarray:
+        return self.take(index, raw=True)
+
+    def take(self, index: Index, raw: bool = False) -> np.ndarray:
         rows = self.shape[0] if self.shape else 1
         if isinstance(index, slice):
             start, stop, step = index.indices(rows)
             if step != 1:
-                return self.take(np.arange(start, stop, step))
-            return self._read(start, stop)
+                return self.take(np.arange(start, stop, step), raw)
+            return self._read(start, stop, raw)
         index = np.asarray(index, dtype=np.int64)
         lo, hi = int(index.min()), int(index.max()) + 1
-        return self._read(lo, hi)[index - lo]
+        return self._read(lo, hi, raw)[index - lo]
 
-    def _read(self, start: int, stop: int) -> np.ndarray:
+    def _read(self, start: int, stop: int, raw_out: bool = False) -> np.ndarray:
         np_dtype, size = DTYPES[self.dtype]
         count = max(stop - start, 0) * (self.row_bytes // size)
         with open(self.path, "rb") as f:
@@ -75,6 +83,8 @@ class SafeTensor:
             raise ValueError(f"{self.path} ended while reading tensor {self.name}: the file is truncated; download it again")
         shape = (stop - start, *self.shape[1:]) if self.shape else (1,)
         raw = raw.reshape(shape)
+        if raw_out:
+            return raw
         if self.dtype == "BF16":
             return bf16_to_f32(raw)
         return raw.astype(np.float32)

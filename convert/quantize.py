@@ -69,12 +69,42 @@ def _to_bf16(x: np.ndarray) -> np.ndarray:
     return rounded
 
 
+def bf16_to_f16(raw: np.ndarray) -> np.ndarray:
+    """bfloat16 bits -> float16, bit-identical to going through float32, about 3x faster.
+
+    A bf16 value with exponent in f16's normal range (2^-14 .. 2^15) converts exactly by re-biasing the
+    exponent and widening the 7-bit mantissa; the rare rest (zeros, f16 subnormals, overflow, inf/nan) goes
+    the slow way. Checked against the float32 path on all 65536 bf16 values (tests).
+    """
+    raw = np.ascontiguousarray(raw, dtype=np.uint16)
+    mag = raw & np.uint16(0x7FFF)
+    exponent = mag >> np.uint16(7)
+    out = (mag - np.uint16(112 << 7)) << np.uint16(3)  # wraps for the odd values, fixed below
+    out |= raw & np.uint16(0x8000)
+    odd = np.flatnonzero((exponent < 113) | (exponent > 142))
+    if odd.size:
+        with np.errstate(over="ignore"):
+            out.reshape(-1)[odd] = (raw.reshape(-1)[odd].astype(np.uint32) << 16).view(np.float32) \
+                .astype(np.float16).view(np.uint16)
+    return out.view(np.float16)
+
+
+def encode_raw(raw: np.ndarray, raw_dtype: str, qtype: Q) -> np.ndarray | None:
+    """Fast paths from stored rows (bf16 bits, f16, f32) straight to `qtype`; None where there is none."""
+    if raw_dtype == "BF16" and qtype == Q.F16:
+        return bf16_to_f16(raw)
+    if (raw_dtype, qtype) in (("BF16", Q.BF16), ("F16", Q.F16), ("F32", Q.F32)):
+        return np.ascontiguousarray(raw)  # already the bytes to write
+    return None
+
+
 def encode_rows(rows: np.ndarray, qtype: Q) -> np.ndarray:
     """Encode a float32 chunk of whole rows into the bytes of `qtype` (an array to write as is)."""
     if qtype == Q.F32:
         return np.ascontiguousarray(rows, dtype=np.float32)
     if qtype == Q.F16:
-        return np.ascontiguousarray(rows, dtype=np.float16)
+        with np.errstate(over="ignore"):  # beyond f16's range becomes inf, as in llama.cpp's converter
+            return np.ascontiguousarray(rows, dtype=np.float16)
     if qtype == Q.BF16:
         return _to_bf16(rows)
     from gguf import quants

@@ -72,6 +72,15 @@ def load_gguf_model(path: Path) -> SourceModel:
     n_tokens = len(kv.get("tokenizer.ggml.tokens", []))
     if n_tokens != dims.n_vocab:
         raise ValueError(f"{path.name}: {n_tokens} tokens but token_embd has {dims.n_vocab} rows")
+    # a GGUF that is already an MTP model keeps its settings (e.g. requantizing f16 -> q8_0)
+    mtp_config: dict = {}
+    mask_id = kv.get("tokenizer.ggml.mask_token_id")
+    if isinstance(mask_id, int) and 0 <= mask_id < n_tokens:
+        mtp_config["mask_token"] = kv.get("tokenizer.ggml.tokens")[mask_id]
+    for key in ("mask_mode", "k_max", "tau", "prompt_format", "stop_token_ids"):
+        if f"mtp.{key}" in kv:
+            mtp_config[key] = kv.get(f"mtp.{key}")
     eos_ids = [int(kv.get(k)) for k in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id") if k in kv]
     name = str(kv.get("general.name") or path.stem)
-    return SourceModel(name, arch, dims, kv, tensors, {"GGUF"}, eos_ids=list(dict.fromkeys(eos_ids)))
+    return SourceModel(name, arch, dims, kv, tensors, {"GGUF"}, mtp_config=mtp_config,
+                       eos_ids=list(dict.fromkeys(eos_ids)))

@@ -48,11 +48,20 @@ class PermutedRows:
             raise ValueError(f"permutation of {len(order)} rows for a tensor of {n_rows(src)} rows")
         self.src, self.order, self.shape = src, np.asarray(order, dtype=np.int64), src.shape
 
+    @property
+    def raw_dtype(self) -> str | None:
+        return getattr(self.src, "raw_dtype", None)
+
     def take(self, index: Index) -> np.ndarray:
         wanted = self.order[index]
         # read the smallest contiguous block that covers the wanted rows, then gather from it
         lo, hi = int(wanted.min()), int(wanted.max()) + 1
         return self.src.take(slice(lo, hi))[wanted - lo]
+
+    def take_raw(self, index: Index) -> np.ndarray:
+        wanted = self.order[index]
+        lo, hi = int(wanted.min()), int(wanted.max()) + 1
+        return self.src.take_raw(slice(lo, hi))[wanted - lo]  # type: ignore[attr-defined]
 
 
 class ReplacedRows:

@@ -21,13 +21,14 @@ from typing import IO, Any, Iterator, Sequence
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
-from .quantize import encode_rows
+from .quantize import encode_raw, encode_rows
 from .tensors import RowSource
 
 GGUF_MAGIC = 0x46554747  # "GGUF" little-endian
 GGUF_VERSION = 3
 ALIGNMENT = 32
 CHUNK_ELEMENTS = 1 << 22  # 4M floats = 16 MiB of float32 per chunk
+FAST_PATHS = True  # tests switch this off to compare against the float32 path
 WORKERS = 2  # conversion threads; more buys nothing on the 2-core machines this targets
 
 _SCALAR = {
@@ -179,6 +180,12 @@ def _chunks(plan: TensorPlan) -> Iterator[slice]:
 
 
 def _encode_chunk(plan: TensorPlan, rows: slice) -> np.ndarray:
+    raw_dtype = getattr(plan.source, "raw_dtype", None)
+    if raw_dtype is not None and FAST_PATHS:
+        # sources that can hand out their stored bits skip the float32 round trip (bf16 -> f16, copies)
+        data = encode_raw(plan.source.take_raw(rows), raw_dtype, plan.qtype)  # type: ignore[attr-defined]
+        if data is not None:
+            return np.ascontiguousarray(data)
     return np.ascontiguousarray(encode_rows(plan.source.take(rows), plan.qtype))
 
 

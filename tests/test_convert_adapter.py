@@ -158,3 +158,15 @@ def test_smollm2_q4_1_base_with_lora_matches_peft(tmp_path):
                                      progress=False)
     got, ref = llama_logits(out, ids), torch_logits(merged, ids)
     assert rel_err(got, ref) < RTOL and (got.argmax(-1) == ref.argmax(-1)).all()
+
+
+def test_requantizing_an_mtp_gguf_keeps_its_settings(tmp_path):
+    folder = make_checkpoint(tmp_path / "qwen", "qwen")
+    f32 = convert.convert_checkpoint(folder, tmp_path / "m32.gguf", outtype="f32", progress=False, k_max=5, tau=0.6)
+    q8 = convert.convert_checkpoint(f32, tmp_path / "m8.gguf", outtype="q8_0", progress=False)
+    read = convert_module("gguf_read").read_gguf
+    (a, _), (b, tensors) = read(f32), read(q8)
+    for key in ("tokenizer.ggml.mask_token_id", "mtp.k_max", "mtp.tau", "mtp.prompt_format", "mtp.stop_token_ids",
+                "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.pre", "qwen3.attention.key_length"):
+        assert a.get(key) == b.get(key), key
+    assert b.get("general.file_type") == 7 and "Q8_0" in {t.qtype.name for t in tensors}

@@ -159,16 +159,16 @@ def test_bad_settings(ckpt, tmp_path):
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_write_leaves_nothing(ckpt, tmp_path, monkeypatch, exc):
     writer = convert_module("writer")
-    real = writer.encode_rows
+    real = writer._encode_chunk
     calls = []
 
-    def flaky(rows, qtype):
+    def flaky(plan, rows):
         calls.append(1)
-        if len(calls) == 5:  # halfway through the tensors
+        if len(calls) == 9:  # halfway through the tensors, on a worker thread
             raise exc("stop")
-        return real(rows, qtype)
+        return real(plan, rows)
 
-    monkeypatch.setattr(writer, "encode_rows", flaky)
+    monkeypatch.setattr(writer, "_encode_chunk", flaky)
     fails(ckpt, tmp_path / "m.gguf", exc, "stop")
 
 

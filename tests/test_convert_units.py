@@ -141,3 +141,23 @@ def test_offline_repo_id_not_in_cache(tmp_path, monkeypatch):
         hub.resolve_source("jwkirchenbauer/Qwen3-4B-Inst-2507-MTP", offline=True)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         hub.resolve_source("./not/a/folder")
+
+
+def test_bf16_to_f16_fast_path_is_bit_identical_on_every_value():
+    every = np.arange(65536, dtype=np.uint32).astype(np.uint16)
+    fast = quantize.bf16_to_f16(every).view(np.uint16)
+    with np.errstate(over="ignore"):
+        slow = checkpoint.bf16_to_f32(every).astype(np.float16).view(np.uint16)
+    nan = np.isnan(slow.view(np.float16))
+    assert np.array_equal(fast[~nan], slow[~nan]) and np.isnan(fast[nan].view(np.float16)).all()
+
+
+@pytest.mark.parametrize("outtype", ["f16", "bf16"])
+def test_fast_paths_write_the_same_file(tmp_path, monkeypatch, outtype):
+    from test_convert_helpers import import_convert, make_checkpoint
+
+    folder = make_checkpoint(tmp_path / "m", "llama", dtype="bfloat16", layers=1)
+    fast = import_convert().convert_checkpoint(folder, tmp_path / "fast.gguf", outtype=outtype, progress=False)
+    monkeypatch.setattr(writer, "FAST_PATHS", False)
+    slow = import_convert().convert_checkpoint(folder, tmp_path / "slow.gguf", outtype=outtype, progress=False)
+    assert fast.read_bytes() == slow.read_bytes()
