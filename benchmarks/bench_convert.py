@@ -46,6 +46,8 @@ def main() -> int:
     ap.add_argument("--shape", default="llama-3.1-8b")
     ap.add_argument("--layers", type=int, default=None, help="fewer layers to fit a small disk (default: all)")
     ap.add_argument("--outtype", default="f16")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="alternate floor and conversion N times and keep the fastest of each (noisy machines)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the checkpoint and output")
     args = ap.parse_args()
@@ -67,25 +69,29 @@ def main() -> int:
     cfg = SHAPES[args.shape]
     largest = cfg["vocab_size"] * cfg["hidden_size"]  # embedding / lm_head elements
 
-    floor = copy_floor(ckpt, work / "floor.bin")
-    out.unlink(missing_ok=True)
     code = ("import sys; from mtp_edge.convert import convert_checkpoint as c; "
             f"c({str(ckpt)!r}, {str(out)!r}, outtype={args.outtype!r}, progress=False)")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH")]))}
-    t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], env=env)
-    took = time.perf_counter() - t
-    if proc.returncode:
-        return proc.returncode
-    with open(out, "rb+") as f:  # count the time to get the bytes to disk, as the floor does
-        os.fsync(f.fileno())
-    took_synced = time.perf_counter() - t
+    floors, converts, unsynced = [], [], []
+    for _ in range(args.repeats):
+        floors.append(copy_floor(ckpt, work / "floor.bin"))
+        out.unlink(missing_ok=True)
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code])
+        unsynced.append(time.perf_counter() - t)
+        if proc.returncode:
+            return proc.returncode
+        with open(out, "rb+") as f:  # count the time to get the bytes to disk, as the floor does
+            os.fsync(f.fileno())
+        converts.append(time.perf_counter() - t)
+    floor, took_synced, took = min(floors), min(converts), min(unsynced)
     peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     result = {
         "shape": args.shape, "layers": args.layers or cfg["num_hidden_layers"], "outtype": args.outtype,
         "checkpoint_bytes": in_bytes, "output_bytes": out.stat().st_size,
         "floor_read_write_s": round(floor, 2), "convert_s": round(took_synced, 2),
         "convert_s_before_fsync": round(took, 2), "ratio_to_floor": round(took_synced / floor, 2),
+        "floor_runs_s": [round(x, 2) for x in floors], "convert_runs_s": [round(x, 2) for x in converts],
+        "load_average": os.getloadavg()[0],
         "peak_rss_bytes": peak_rss, "largest_tensor_f32_bytes": largest * 4, "largest_tensor_bf16_bytes": largest * 2,
         "rss_target_bytes": 2 * 2**30 + largest * 2, "cpus": os.cpu_count(),
     }

@@ -129,9 +129,10 @@ def make_checkpoint(folder: Path, family: str, *, dtype: str = "float32", hidden
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
     folder.mkdir(parents=True, exist_ok=True)
-    tok = train_tokenizer(family, mtp_tokens=mtp_tokens)
+    tok_family = "qwen" if family == "qwen2" else family
+    tok = train_tokenizer(tok_family, mtp_tokens=mtp_tokens)
     n_tok = tok.get_vocab_size()
-    save_tokenizer(tok, folder, family)
+    save_tokenizer(tok, folder, tok_family)
     torch.manual_seed(seed)
     common = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=512, initializer_range=std)
@@ -144,6 +145,13 @@ def make_checkpoint(folder: Path, family: str, *, dtype: str = "float32", hidden
                              bos_token_id=tok.token_to_id("<|begin_of_text|>"),
                              eos_token_id=[tok.token_to_id("<|end_of_text|>"), tok.token_to_id("<|eot_id|>")], **common)
         model = LlamaForCausalLM(config)
+    elif family == "qwen2":  # Qwen2ForCausalLM: q/k/v biases, no q/k norms
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        config = Qwen2Config(vocab_size=n_tok, tie_word_embeddings=False, rms_norm_eps=1e-6,
+                             rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+                             eos_token_id=tok.token_to_id("<|im_end|>"), **common)
+        model = Qwen2ForCausalLM(config)
     elif family == "qwen":
         config = Qwen3Config(vocab_size=n_tok + 7, tie_word_embeddings=True, head_dim=32, rms_norm_eps=1e-6,
                              rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},

@@ -17,7 +17,7 @@ from test_convert_helpers import (convert_module, hf_logits, import_convert, lla
                                   require_llama_cpp)
 
 convert = import_convert()
-FAMILIES = ["llama", "qwen", "smollm"]
+FAMILIES = ["llama", "qwen", "smollm", "qwen2"]
 F32_RTOL = 1e-4
 F16_RTOL = 2e-2  # f16 weights (and f16 rounding inside llama.cpp): measured max |diff| / max |logit| 1.4e-3..6.8e-3
 
@@ -27,7 +27,8 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("families")
     return {"llama": make_checkpoint(root / "llama", "llama", dtype="bfloat16", legacy_rope_keys=True),
             "qwen": make_checkpoint(root / "qwen", "qwen"),
-            "smollm": make_checkpoint(root / "smollm", "smollm")}
+            "smollm": make_checkpoint(root / "smollm", "smollm"),
+            "qwen2": make_checkpoint(root / "qwen2", "qwen2")}
 
 
 def sequence(folder: Path) -> tuple[list[int], int]:
