@@ -43,12 +43,6 @@ class Vocab:
     add_eos: bool = False
     chat_templates: dict[str, str] = field(default_factory=dict)  # "" = the default template
 
-    def id_of(self, text: str) -> int | None:
-        try:
-            return self.tokens.index(text)
-        except ValueError:
-            return None
-
 
 def _steps(pre: Any) -> list[dict]:
     if not pre:

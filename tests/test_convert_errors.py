@@ -207,3 +207,11 @@ def test_adapter_errors(ckpt, tmp_path):
         "embed_rows": np.zeros((1, 64), np.float32), "token_ids": np.array([10_000], np.int64)})
     (rows / "mtp_tokens.json").write_text(json.dumps({"tokens": ["<|new|>"], "ids": [10_000]}))
     fails(ckpt, tmp_path / "m.gguf", ValueError, "leave a gap", adapter=rows)
+
+
+def test_gguf_base_missing_or_corrupt(tmp_path):
+    fails(tmp_path / "base.gguf", tmp_path / "m.gguf", FileNotFoundError, "GGUF base", "does not exist")
+    (tmp_path / "bad.gguf").write_bytes(b"NOPE" + b"\0" * 64)
+    fails(tmp_path / "bad.gguf", tmp_path / "m.gguf", ValueError, "not a GGUF file")
+    (tmp_path / "cut.gguf").write_bytes(b"GGUF" + b"\3\0\0\0" + b"\1\0\0\0\0\0\0\0" + b"\5\0\0\0\0\0\0\0" + b"\7")
+    fails(tmp_path / "cut.gguf", tmp_path / "m.gguf", ValueError, "truncated")
