@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mtp_edge import demo
+from mtp_edge.cli.serve import k_max_arg
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", type=int, default=3, metavar="N",
                    help=f"how many of the {len(demo.PROMPTS)} built-in prompts to answer (default 3)")
     p.add_argument("-n", "--max-tokens", type=int, default=96, help="tokens per answer at most (default 96)")
-    p.add_argument("--k-max", type=int, default=None, help="MTP tokens per pass at most (default: the model's)")
+    p.add_argument("--k-max", type=k_max_arg, default=None,
+                   help="MTP tokens per pass at most, or 'auto' (default: auto, from this machine's pass costs)")
     p.add_argument("--tau", type=float, default=None, help="ConfAdapt threshold in (0, 1] (default: the model's)")
     p.add_argument("--adapter", type=Path, default=None,
                    help="an MTP adapter folder to use instead of the shipped one (from `mtp-edge distill`)")
