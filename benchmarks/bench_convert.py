@@ -25,6 +25,11 @@ import numpy as np
 BUF = 64 << 20
 
 
+def cpu_seconds(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def copy_floor(folder: Path, dst: Path) -> float:
     """Seconds to read every safetensors byte once and write as many bytes once (64 MiB buffers, fsync)."""
     start = time.perf_counter()
@@ -71,12 +76,16 @@ def main() -> int:
 
     code = ("import sys; from mtp_edge.convert import convert_checkpoint as c; "
             f"c({str(ckpt)!r}, {str(out)!r}, outtype={args.outtype!r}, progress=False)")
-    floors, converts, unsynced = [], [], []
+    floors, converts, unsynced, floor_cpu, convert_cpu = [], [], [], [], []
     for _ in range(args.repeats):
+        c0 = cpu_seconds(resource.RUSAGE_SELF)
         floors.append(copy_floor(ckpt, work / "floor.bin"))
+        floor_cpu.append(cpu_seconds(resource.RUSAGE_SELF) - c0)
         out.unlink(missing_ok=True)
+        c0 = cpu_seconds(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", code])
+        convert_cpu.append(cpu_seconds(resource.RUSAGE_CHILDREN) - c0)
         unsynced.append(time.perf_counter() - t)
         if proc.returncode:
             return proc.returncode
@@ -91,6 +100,7 @@ def main() -> int:
         "floor_read_write_s": round(floor, 2), "convert_s": round(took_synced, 2),
         "convert_s_before_fsync": round(took, 2), "ratio_to_floor": round(took_synced / floor, 2),
         "floor_runs_s": [round(x, 2) for x in floors], "convert_runs_s": [round(x, 2) for x in converts],
+        "floor_cpu_s": [round(x, 1) for x in floor_cpu], "convert_cpu_s": [round(x, 1) for x in convert_cpu],
         "load_average": os.getloadavg()[0],
         "peak_rss_bytes": peak_rss, "largest_tensor_f32_bytes": largest * 4, "largest_tensor_bf16_bytes": largest * 2,
         "rss_target_bytes": 2 * 2**30 + largest * 2, "cpus": os.cpu_count(),

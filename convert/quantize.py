@@ -77,11 +77,17 @@ def bf16_to_f16(raw: np.ndarray) -> np.ndarray:
     the slow way. Checked against the float32 path on all 65536 bf16 values (tests).
     """
     raw = np.ascontiguousarray(raw, dtype=np.uint16)
-    mag = raw & np.uint16(0x7FFF)
-    exponent = mag >> np.uint16(7)
-    out = (mag - np.uint16(112 << 7)) << np.uint16(3)  # wraps for the odd values, fixed below
-    out |= raw & np.uint16(0x8000)
-    odd = np.flatnonzero((exponent < 113) | (exponent > 142))
+    out = np.empty_like(raw)
+    sign = np.empty_like(raw)
+    # in place, two scratch arrays: t = |x| bits - (113 << 7) wraps below f16's normal range, so one
+    # unsigned compare finds every value that needs the slow path
+    np.bitwise_and(raw, np.uint16(0x7FFF), out=out)
+    np.subtract(out, np.uint16(113 << 7), out=out)
+    odd = np.flatnonzero(out >= np.uint16(30 << 7))
+    np.add(out, np.uint16(1 << 7), out=out)  # = |x| bits - (112 << 7): exponent re-biased from 127 to 15
+    np.left_shift(out, np.uint16(3), out=out)  # 7 mantissa bits -> 10
+    np.bitwise_and(raw, np.uint16(0x8000), out=sign)
+    np.bitwise_or(out, sign, out=out)
     if odd.size:
         with np.errstate(over="ignore"):
             out.reshape(-1)[odd] = (raw.reshape(-1)[odd].astype(np.uint32) << 16).view(np.float32) \
