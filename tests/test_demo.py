@@ -1,0 +1,93 @@
+"""`mtp-edge demo`: builds once into a fresh cache, reuses it, rebuilds for a new adapter, never leaves junk."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from product_util import THREADS, cli_env, make_token_adapter, mtp_edge_cmd
+
+
+def demo(cache: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(mtp_edge_cmd("demo", "--threads", THREADS, *args), capture_output=True, text=True,
+                          env=cli_env(MTP_EDGE_CACHE=str(cache)), timeout=300)
+
+
+def built(cache: Path) -> list[Path]:
+    return sorted((cache / "models").glob("*.gguf"))
+
+
+def test_fresh_cache_builds_then_reuses_then_rebuilds_for_a_new_adapter(tmp_path):
+    cache, adapter = tmp_path / "cache", make_token_adapter(tmp_path / "adapter")
+    first = demo(cache, "--adapter", str(adapter), "--prompts", "1", "-n", "4", "--k-max", "3")
+    assert first.returncode == 0, first.stderr
+    assert "Building SmolLM2-135M-Instruct-MTP once" in first.stderr
+    assert "untrained" not in first.stdout + first.stderr
+    header, rule, *rows = [line for line in first.stdout.splitlines() if "  " in line][-4:]
+    assert header.split() == ["prompt", "plain", "tok/s", "MTP", "tok/s", "speedup", "tok/pass", "agreement"]
+    assert rows[-1].startswith("all") and rows[-1].split()[3].endswith("x")  # a measured speedup
+    [model] = built(cache)
+    stamp = model.stat()
+
+    again = demo(cache, "--adapter", str(adapter), "--model-path")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"{model}\n" and "Building" not in again.stderr
+    assert (model.stat().st_ino, model.stat().st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
+
+    make_token_adapter(adapter, seed=1)  # new MTP weights: a new cache key
+    rebuilt = demo(cache, "--adapter", str(adapter), "--model-path")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Building" in rebuilt.stderr and Path(rebuilt.stdout.strip()) != model
+    assert built(cache) == [Path(rebuilt.stdout.strip())]  # the old build was removed
+    assert not list((cache / "models").glob(".build-*"))
+
+
+def test_without_the_shipped_adapter_it_says_so_and_runs_the_base(tmp_path):
+    from mtp_edge import demo as demo_lib
+
+    if demo_lib.installed_adapter() is not None:
+        pytest.skip("this install ships the trained MTP adapter")
+    run = demo(tmp_path / "cache", "--prompts", "1", "-n", "2")
+    assert run.returncode == 0, run.stderr
+    assert "untrained SmolLM2 base" in run.stderr and "plain decoding only" in run.stderr
+    all_row = next(line for line in run.stdout.splitlines() if line.startswith("all "))
+    assert all_row.split()[2:4] == ["n/a", "n/a"]  # plain decoding measured, no MTP column
+    assert not (tmp_path / "cache" / "models").exists()  # nothing to build
+
+
+def test_a_failed_build_leaves_no_file(tmp_path, monkeypatch):
+    from mtp_edge import demo as demo_lib
+    import mtp_edge.convert as convert
+
+    def broken(src, outfile, **kwargs):
+        Path(outfile).write_bytes(b"GGUF half a model")
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-build
+
+    monkeypatch.setattr(convert, "convert_checkpoint", broken)
+    adapter = make_token_adapter(tmp_path / "adapter")
+    with pytest.raises(KeyboardInterrupt):
+        demo_lib.prepare_model(adapter, cache=tmp_path / "cache", progress=False, log=lambda _: None)
+    assert not list((tmp_path / "cache" / "models").iterdir())
+
+
+def test_bad_options_and_adapters_are_clear_errors(tmp_path):
+    for args, words in ((["--prompts", "0"], "--prompts 0: choose 1 to"),
+                        (["--k-max", "zero"], "must be an integer >= 1 or 'auto'"),
+                        (["--adapter", str(tmp_path)], "holds no MTP adapter")):
+        run = demo(tmp_path / "cache", *args)
+        assert run.returncode != 0 and words in run.stderr and "Traceback" not in run.stderr
+
+
+def test_cache_key_follows_adapter_content_and_base(tmp_path):
+    from mtp_edge import demo as demo_lib
+
+    base, adapter = demo_lib.base_gguf(), make_token_adapter(tmp_path / "adapter")
+    key = demo_lib.cache_key(base, adapter)
+    assert demo_lib.cache_key(base, adapter) == key
+    other_base = tmp_path / base.name
+    other_base.write_bytes(b"GGUF")
+    assert demo_lib.cache_key(other_base, adapter) != key
+    (adapter / "mtp_config.json").write_text((adapter / "mtp_config.json").read_text().replace("0.9", "0.8"))
+    assert demo_lib.cache_key(base, adapter) != key
