@@ -1,0 +1,83 @@
+"""`mtp-edge distill`: turn a causal LM into an MTP model by online self-distillation (METHOD.md 5)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("--base", required=True, help="checkpoint folder, hub repo id, or GGUF file (dequantized)")
+    a("--data", required=True, help="jsonl with question/answer fields (answers optional with --self-generate)")
+    a("--out", required=True, help="output folder: checkpoint/, teacher answers, metrics, model/ (the result)")
+    a("--k-max", type=int, default=16, help="largest k drawn per step (uniform in [2, k-max]); written to mtp_config")
+    a("--steps", type=int, default=1000)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--lora-rank", type=int, default=None, help="LoRA rank (output: adapter folder)")
+    mode.add_argument("--full", action="store_true", help="full fine-tuning (output: checkpoint folder; default)")
+    a("--lora-alpha", type=float, default=None, help="LoRA alpha (default 2 x rank)")
+    a("--seq-len", type=int, default=160, help="tokens per training sequence (prompt + answer), cut beyond")
+    a("--regions", type=int, default=5, help="mask regions packed into each sequence")
+    a("--lr", type=float, default=1e-5)
+    a("--warmup", type=int, default=100)
+    a("--batch", type=int, default=32)
+    a("--seed", type=int, default=0)
+    a("--save-every", type=int, default=200)
+    a("--log-every", type=int, default=10)
+    a("--time-limit", type=float, default=None, help="stop training after this many seconds (then save)")
+    a("--self-generate", action="store_true", help="train on the teacher's own greedy answers")
+    a("--gen-max-new-tokens", type=int, default=256)
+    a("--gen-batch", type=int, default=256)
+    a("--max-examples", type=int, default=None, help="use only the first N records")
+    a("--prompt-format", choices=["chat", "plain"], default="chat")
+    a("--tau", type=float, default=0.9, help="default ConfAdapt threshold written to mtp_config.json")
+    a("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    a("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    a("--eval-data", default=None, help="after training, evaluate on this GSM8K-style jsonl (paper table)")
+    a("--eval-n", type=int, default=100)
+    a("--eval-max-tokens", type=int, default=256)
+    a("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise RuntimeError("mtp-edge distill needs torch: pip install 'mtp-edge[train]'") from exc
+    from mtp_edge.distill.train import TrainConfig, train
+
+    if args.k_max < 2:
+        raise ValueError("--k-max must be >= 2 (k = 1 is plain next-token training)")
+    if args.regions < 1 or args.batch < 1 or args.steps < 1:
+        raise ValueError("--regions, --batch and --steps must be >= 1")
+    cfg = TrainConfig(base=args.base, data=args.data, out=args.out, k_max=args.k_max, steps=args.steps,
+                      lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, seq_len=args.seq_len,
+                      regions=args.regions, lr=args.lr, warmup=args.warmup, batch=args.batch, seed=args.seed,
+                      save_every=args.save_every, log_every=args.log_every, time_limit=args.time_limit,
+                      self_generate=args.self_generate, gen_max_new_tokens=args.gen_max_new_tokens,
+                      gen_batch=args.gen_batch, prompt_format=args.prompt_format, tau=args.tau, device=args.device,
+                      max_examples=args.max_examples, resume=args.resume)
+    if not args.resume and (Path(args.out) / "checkpoint").exists():
+        raise ValueError(f"{args.out} already holds a run: pass --resume to continue it or choose a new --out")
+    (Path(args.out)).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1) + "\n")
+    summary = train(cfg, progress=not args.no_progress)
+    print(f"distill: wrote {Path(args.out) / 'model'}")
+    if args.eval_data:
+        from mtp_edge.distill.data import load_jsonl
+        from mtp_edge.distill.evaluate import evaluate_model, markdown_table
+
+        env = summary["env"]
+        records = load_jsonl(args.eval_data)[:args.eval_n]
+        ctx = env["student"].disable_adapter if args.lora_rank else None
+        stops = env["mtp"].stop_token_ids
+        rows = evaluate_model(env["student"], env["tokenizer"], records, env["mask_ids"][0], stops, args.k_max,
+                              args.eval_max_tokens, 128, args.prompt_format, ctx)
+        table = markdown_table(rows)
+        print(table)
+        (Path(args.out) / "eval.md").write_text(table + "\n")
+        (Path(args.out) / "eval.json").write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+    return 0

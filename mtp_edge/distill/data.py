@@ -1,0 +1,106 @@
+"""Training data: GSM8K-style jsonl (`question`, `answer`), chat-template encoding, teacher answers."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass
+class Example:
+    """One encoded training sequence: prompt ids followed by answer ids (ending in the stop token)."""
+
+    ids: list[int]
+    prompt_len: int
+
+
+def load_jsonl(path: str | Path, require_answer: bool = True) -> list[dict]:
+    """Read records with a `question` (and unless `require_answer` is False, an `answer`) string field."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {path} not found: pass --data with a jsonl file of "
+                                "{\"question\": ..., \"answer\": ...} lines")
+    records = []
+    needed = ("question", "answer") if require_answer else ("question",)
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from exc
+        if not isinstance(rec, dict) or any(not isinstance(rec.get(key), str) for key in needed):
+            hint = " (or pass --self-generate to let the teacher write the answers)" if require_answer else ""
+            raise ValueError(f"{path}:{n}: needs string fields {', '.join(needed)}{hint}")
+        records.append(rec)
+    if not records:
+        raise ValueError(f"{path} holds no records")
+    return records
+
+
+def prompt_ids(tokenizer, question: str, prompt_format: str) -> list[int]:
+    """The token ids the runtime feeds for `question`: the chat template (with generation prompt) or plain."""
+    if prompt_format == "chat":
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("the base tokenizer has no chat template: use --prompt-format plain")
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                            tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers 5 returns a BatchEncoding
+            ids = ids["input_ids"]
+        return list(ids)
+    if prompt_format == "plain":
+        return tokenizer(question + "\n\n", add_special_tokens=True)["input_ids"]
+    raise ValueError(f"unknown prompt format {prompt_format!r}: use chat or plain")
+
+
+def encode_examples(tokenizer, records: list[dict], prompt_format: str, stop_id: int, seq_len: int) -> list[Example]:
+    """Prompt + answer + stop token, cut to `seq_len`; examples with no answer token left are dropped."""
+    out = []
+    for rec in records:
+        p = prompt_ids(tokenizer, rec["question"], prompt_format)
+        a = tokenizer(rec["answer"], add_special_tokens=False)["input_ids"] + [stop_id]
+        ids = (p + a)[:seq_len]
+        if len(ids) >= len(p) + 2:  # at least two answer tokens: one region, one target beyond
+            out.append(Example(ids=ids, prompt_len=len(p)))
+    if not out:
+        raise ValueError(f"no example fits --seq-len {seq_len} with an answer: raise --seq-len")
+    return out
+
+
+@torch.no_grad()
+def self_generate(model, tokenizer, questions: list[str], prompt_format: str, max_new_tokens: int,
+                  batch_size: int, stop_ids: list[int], log=print) -> list[str]:
+    """Greedy teacher answers for `questions`, batched with left padding (sorted by length to pad less)."""
+    device = next(model.parameters()).device
+    encoded = [prompt_ids(tokenizer, q, prompt_format) for q in questions]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    answers: list[str] = [""] * len(questions)
+    pad = tokenizer.pad_token_id
+    t0 = time.time()
+    was_training = model.training
+    model.eval()
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        L = max(len(encoded[i]) for i in idx)
+        ids = torch.full((len(idx), L), pad, dtype=torch.long)
+        att = torch.zeros((len(idx), L), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, L - len(encoded[i]):] = torch.tensor(encoded[i])
+            att[row, L - len(encoded[i]):] = 1
+        gen = model.generate(input_ids=ids.to(device), attention_mask=att.to(device), do_sample=False,
+                             max_new_tokens=max_new_tokens, eos_token_id=stop_ids, pad_token_id=pad)
+        for row, i in enumerate(idx):
+            new = gen[row, L:].tolist()
+            cut = next((j for j, t in enumerate(new) if t in stop_ids), len(new))
+            answers[i] = tokenizer.decode(new[:cut], skip_special_tokens=True)
+        log(f"self-generate: {min(s + batch_size, len(order))}/{len(order)} answers, {time.time() - t0:.0f} s")
+    model.train(was_training)
+    return answers
+
+
+def save_jsonl(path: str | Path, records: list[dict]) -> None:
+    Path(path).write_text("".join(json.dumps(r) + "\n" for r in records))

