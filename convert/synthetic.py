@@ -16,7 +16,7 @@ import numpy as np
 from gguf import GGUFValueType
 
 from .architectures import ARCHS, Dims, expected_shapes, gguf_tensor_name, hparams_kv
-from .quantize import get_outtype, tensor_type
+from .quantize import get_outtype, llama_quantize, tensor_type
 from .tensors import FunctionSource
 from .writer import KV, TensorPlan, atomic_output, write_gguf
 
@@ -59,8 +59,8 @@ def _random_rows(shape: tuple[int, ...], seed: int, block: np.ndarray):
     def rows(start: int, stop: int) -> np.ndarray:
         n = (stop - start) * width
         first = (seed * 7919 + start * width) % len(block)
-        idx = (first + np.arange(n)) % len(block)
-        out = block[idx]
+        reps = -(-(first + n) // len(block))  # contiguous slices of the block, wrapping around
+        out = np.concatenate([block] * reps)[first:first + n] if reps > 1 else block[first:first + n]
         return (1.0 + out * 0.1 if len(shape) == 1 else out).reshape((stop - start, *shape[1:]))
 
     return rows
@@ -139,11 +139,11 @@ def write_random_gguf(path: str | os.PathLike[str], shape: str = "llama-3.1-8b",
                       n_layer: int | None = None, force: bool = False, progress: bool = False) -> Path:
     """A GGUF of random weights in a real model's shape, with a minimal byte vocab and MTP metadata.
 
-    `outtype` as for the converter, except K-quants (use llama.cpp's quantizer on an f16 file for those).
+    `outtype` as for the converter; quantized types are made by llama.cpp's quantizer from an f16 file.
     """
-    ot = get_outtype(outtype)
-    if ot.tensor_type is None:
-        raise ValueError(f"write_random_gguf writes {outtype} only through llama.cpp's quantizer; write f16 first")
+    final = get_outtype(outtype)
+    # quantized types go through llama.cpp's (multithreaded) quantizer from an f16 file: much faster than numpy
+    ot = final if final.name in ("f32", "f16", "bf16") else get_outtype("f16")
     config = shape_config(shape, n_layer)
     arch = ARCHS[config["architectures"][0]]
     dims = _dims(config)
@@ -177,5 +177,13 @@ def write_random_gguf(path: str | os.PathLike[str], shape: str = "llama-3.1-8b",
         plans.append(TensorPlan("rope_freqs.weight", FunctionSource(rope_freqs.shape, lambda a, b: rope_freqs[a:b]),
                                 tensor_type("rope_freqs.weight", rope_freqs.shape, ot.tensor_type)))
     with atomic_output(path, force) as tmp:
-        write_gguf(tmp, kv, plans, progress=progress, desc=Path(path).name)
+        if final is ot:
+            write_gguf(tmp, kv, plans, progress=progress, desc=Path(path).name)
+        else:
+            inter = tmp.with_name(tmp.name + ".f16")
+            try:
+                write_gguf(inter, kv, plans, progress=progress, desc=Path(path).name)
+                llama_quantize(inter, tmp, final)
+            finally:
+                inter.unlink(missing_ok=True)
     return Path(path)

@@ -161,3 +161,26 @@ def test_fast_paths_write_the_same_file(tmp_path, monkeypatch, outtype):
     monkeypatch.setattr(writer, "FAST_PATHS", False)
     slow = import_convert().convert_checkpoint(folder, tmp_path / "slow.gguf", outtype=outtype, progress=False)
     assert fast.read_bytes() == slow.read_bytes()
+
+
+def test_synthetic_models_convert_and_load(tmp_path, monkeypatch):
+    """The benchmark helpers, on a tiny shape: a random checkpoint converts; a random GGUF loads and runs."""
+    from test_convert_helpers import import_convert, require_llama_cpp
+
+    llama_cpp = require_llama_cpp()
+    synthetic = convert_module("synthetic")
+    tiny = {**synthetic.SHAPES["llama-3.1-8b"], "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 384}
+    monkeypatch.setitem(synthetic.SHAPES, "tiny", tiny)
+    ckpt = synthetic.write_random_checkpoint(tmp_path / "ckpt", "tiny", shard_bytes=40_000)
+    assert len(list(ckpt.glob("*.safetensors"))) > 1  # sharded, with an index
+    out = import_convert().convert_checkpoint(ckpt, tmp_path / "c.gguf", outtype="f16", progress=False)
+    ggufs = [out, synthetic.write_random_gguf(tmp_path / "r.gguf", "tiny", outtype="q8_0")]
+    for path in ggufs:
+        llm = llama_cpp.Llama(str(path), n_ctx=32, verbose=False)
+        try:
+            llm.eval([1, 2, 256, 256])
+            assert llm.n_vocab() == 384 and np.isfinite(np.array(llm.scores[:4])).all()
+        finally:
+            llm.close()
+    assert convert_module("gguf_read").read_gguf(ggufs[1])[0].get("general.file_type") == 7
