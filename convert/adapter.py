@@ -20,9 +20,12 @@ from gguf import GGUFValueType
 from .architectures import gguf_tensor_name, permutation_for
 from .checkpoint import load_json, read_safetensors_header
 from .model import SourceModel
-from .tensors import LoraMerged, ReplacedRows
+from .tensors import ArraySource, LoraMerged, ReplacedRows
 from .tokenizer import CONTROL
 
+_FULL = re.compile(r"^base_model\.model\.(?P<module>model\.embed_tokens|lm_head)"
+                   r"(?:\.modules_to_save\.[A-Za-z0-9_]+)?\.weight$")
+_FULL_TARGET = {"model.embed_tokens": "token_embd.weight", "lm_head": "output.weight"}
 _KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.[A-Za-z0-9_]+)?\.weight$")
 
 
@@ -60,10 +63,14 @@ def _merge_lora(model: SourceModel, folder: Path) -> None:
     tensors = read_safetensors_header(weights_path)
     pairs: dict[str, dict[str, np.ndarray]] = {}
     for key, t in tensors.items():
+        full = _FULL.match(key)
+        if full:  # PEFT saves whole embedding layers when the vocab was resized (save_embedding_layers)
+            _replace_whole(model, _FULL_TARGET[full["module"]], t.numpy().astype(np.float32), key)
+            continue
         m = _KEY.match(key)
         if not m:
-            raise ValueError(f"adapter tensor {key} is not a LoRA A/B weight the converter can merge "
-                             "(embedding LoRA and modules_to_save are not supported)")
+            raise ValueError(f"adapter tensor {key} is not a LoRA A/B weight or a whole embedding the converter "
+                             "can merge (LoRA on embeddings is not supported)")
         pairs.setdefault(m["module"], {})[m["ab"]] = t.numpy().astype(np.float32)
     for module, ab in sorted(pairs.items()):
         if set(ab) != {"A", "B"}:
@@ -79,6 +86,18 @@ def _merge_lora(model: SourceModel, folder: Path) -> None:
         if order is not None:
             b = b[order]  # llama.cpp's Q/K row layout: permute the delta's rows like the weight's
         model.tensors[gname] = LoraMerged(model.tensors[gname], a, b, scale)
+
+
+def _replace_whole(model: SourceModel, gname: str, weight: np.ndarray, key: str) -> None:
+    """A full embedding / lm_head from the adapter: same width, at least as many rows as the base."""
+    if gname == "output.weight" and gname not in model.tensors and model.dims.tied:
+        return  # a tied model's lm_head is its embedding, which the adapter's embed_tokens already replaces
+    if gname not in model.tensors:
+        raise ValueError(f"adapter tensor {key} replaces {gname}, which the base model does not have")
+    rows, width = model.tensors[gname].shape
+    if weight.ndim != 2 or weight.shape[1] != width or weight.shape[0] < rows:
+        raise ValueError(f"shape mismatch: adapter tensor {key} is {list(weight.shape)}, the base has [{rows}, {width}]")
+    model.tensors[gname] = ArraySource(weight)
 
 
 def _add_tokens(model: SourceModel, folder: Path) -> None:

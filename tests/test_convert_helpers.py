@@ -178,7 +178,7 @@ def make_checkpoint(folder: Path, family: str, *, dtype: str = "float32", hidden
 
 
 def make_adapter(base, out: Path, *, n_new: int = 4, new_ids: list[int] | None = None, r: int = 4,
-                 alpha: float = 8.0, seed: int = 1, untied: bool | None = None):
+                 alpha: float = 8.0, seed: int = 1, untied: bool | None = None, save_embeddings: bool = False):
     """Write an adapter folder (PEFT LoRA on every projection + added MTP tokens) for the HF model `base`.
 
     Returns the merged float32 torch model, the reference for logits. `new_ids` defaults to ids appended
@@ -204,7 +204,7 @@ def make_adapter(base, out: Path, *, n_new: int = 4, new_ids: list[int] | None =
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     peft_model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, target_modules=targets,
                                                  init_lora_weights=False, lora_dropout=0.0))
-    peft_model.save_pretrained(out, save_embedding_layers=False)
+    peft_model.save_pretrained(out, save_embedding_layers=save_embeddings)
     rows = {"embed_rows": embed_rows.numpy().astype(np.float32), "token_ids": np.asarray(ids, dtype=np.int64)}
     if not tied:
         rows["lm_head_rows"] = head_rows.numpy().astype(np.float32)
