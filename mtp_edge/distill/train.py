@@ -96,6 +96,7 @@ def prepare(cfg: TrainConfig, log=print):
         torch.backends.cuda.matmul.allow_tf32 = True
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)  # LoRA's initialisation draws from the global generator
     model, tok = load_base(cfg.base, torch.float32, device)
     stops = stop_token_ids(tok)
     amp_dtype = torch.bfloat16 if device.type == "cuda" else None
