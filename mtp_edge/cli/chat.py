@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mtp_edge.cli.generate import add_decoding_arguments, add_model_arguments, decoding_options, load_model
+from mtp_edge.cli.serve import measure_auto_costs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     if options["k_max"] not in (None, 1) and not model.is_mtp:
         raise ValueError(f"{args.model} has no mask token, so it runs only with --k-max 1 (or --ntp)")
+    if options["k_max"] in (None, "auto"):
+        measure_auto_costs(model)
     session = ChatSession(model, system=args.system, max_tokens=args.max_tokens, options=options)
     kind = "MTP" if model.is_mtp else "plain decoding (no mask token)"
     print(f"mtp-edge chat: {model.metadata.name or args.model}, {kind}, {session.settings()}, "

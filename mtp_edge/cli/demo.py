@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mtp_edge import demo
-from mtp_edge.cli.serve import k_max_arg
+from mtp_edge.cli.serve import k_max_arg, measure_auto_costs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     model = MTPModel(found.path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
                      n_gpu_layers=args.n_gpu_layers)
     k_max = args.k_max if found.trained else None
+    if found.trained and k_max in (None, "auto"):
+        measure_auto_costs(model)
     mode = f"MTP k_max={k_max or model.default_k_max}, tau={args.tau or model.default_tau:.2f}"
     print(f"{demo.MODEL_NAME if found.trained else 'SmolLM2-135M-Instruct (untrained base)'}: {found.path}")
     print(f"Each prompt: plain decoding (k_max=1), then {mode if found.trained else 'no MTP run'}; "

@@ -21,6 +21,14 @@ def k_max_arg(value: str) -> int | str:
     return k
 
 
+def measure_auto_costs(model) -> None:
+    """Load or measure the pass-cost curve `--k-max auto` needs now, so no request or answer waits for it."""
+    if model.default_k_max == "auto":
+        from mtp_edge.calibrate import pass_cost_for
+
+        pass_cost_for(model)  # cached per model file and machine: measured once, a few seconds
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -48,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not model.is_mtp:
         logging.getLogger("mtp_edge.server").warning(
             "%s has no mask token: every request runs plain decoding (mtp_k_max > 1 is answered 400)", args.model)
+    measure_auto_costs(model)
     serve(model, host=args.host, port=args.port, model_name=args.name, max_queue=args.max_queue,
           log_level=args.log_level)
     return 0
