@@ -6,12 +6,21 @@ import argparse
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from mtp_edge.distill import cli  # noqa: E402
 from mtp_edge.distill.data import encode_examples, load_jsonl, prompt_ids  # noqa: E402
 from mtp_edge.distill.tiny import tiny_tokenizer  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one thread is 5-10x faster than two on a busy CI machine (no thread oversubscription)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_missing_file(tmp_path):
