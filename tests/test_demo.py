@@ -90,3 +90,25 @@ def test_cache_key_follows_adapter_content_and_base(tmp_path):
     assert demo_lib.cache_key(other_base, adapter) != key
     (adapter / "mtp_config.json").write_text((adapter / "mtp_config.json").read_text().replace("0.9", "0.8"))
     assert demo_lib.cache_key(base, adapter) != key
+
+
+def _stats(tokens: int, passes: int, seconds: float, agreement: float | None = 1.0):
+    from mtp_edge.model import GenerationStats
+
+    return GenerationStats(prompt_tokens=10, reused_tokens=0, tokens=tokens, passes=passes, eff_k=tokens / passes,
+                           accept_hist=[], masks_hist=[], prefill_s=seconds / 4, decode_s=seconds * 3 / 4,
+                           decode_tps=0.0, agreement=agreement, mask_agreement=None, mask_tokens=0, checked=0)
+
+
+def test_table_totals_are_token_weighted():
+    from mtp_edge.demo import Row, format_table
+
+    rows = [Row("a", "", plain=_stats(100, 100, 2.0), mtp=_stats(100, 50, 1.0, 0.9), same_text=False),
+            Row("b", "", plain=_stats(300, 300, 6.0), mtp=_stats(300, 100, 4.0, 1.0), same_text=True)]
+    lines = format_table(rows).splitlines()
+    assert lines[2].split() == ["a", "50.0", "100.0", "2.00x", "2.00", "90.0%"]
+    assert lines[3].split() == ["b", "50.0", "75.0", "1.50x", "3.00", "100.0%"]
+    # all: 400 tokens in 8 s vs 5 s, 400 tokens in 150 passes, agreement (90 + 300) / 400
+    assert lines[4].split() == ["all", "50.0", "80.0", "1.60x", "2.67", "97.5%"]
+    plain_only = format_table([Row("c", "", plain=_stats(10, 10, 1.0), mtp=None, same_text=None)])
+    assert plain_only.splitlines()[2].split() == ["c", "10.0", "n/a", "n/a", "1.00", "n/a"]
