@@ -140,10 +140,6 @@ class ModelQueue:
 
         return asyncio.wrap_future(self._executor.submit(wrapped))
 
-    def close(self) -> None:
-        self.stopping.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
 
 def _pump(chunks: Callable[[], Iterator[dict]], put: Callable[[Any], None], cancelled: threading.Event,
           stopping: threading.Event) -> None:
@@ -156,7 +152,8 @@ def _pump(chunks: Callable[[], Iterator[dict]], put: Callable[[Any], None], canc
         try:
             for chunk in iterator:
                 if cancelled.is_set() or stopping.is_set():
-                    log.info("client disconnected: stopped the generation after %d chunks", sent)
+                    why = "client disconnected" if cancelled.is_set() else "server shutting down"
+                    log.info("%s: stopped the generation after %d chunks", why, sent)
                     return
                 put(chunk)
                 sent += 1
