@@ -37,6 +37,7 @@ nb::dict stats_dict(const mtp::DecodeStats &s) {
     d["fed_tokens"] = s.fed_tokens;
     d["prefill_s"] = s.prefill_s;
     d["decode_s"] = s.decode_s;
+    d["llama_decode_s"] = s.llama_decode_s;
     d["mask_tokens"] = s.mask_tokens;
     d["checked"] = s.checked;
     d["agreed"] = s.agreed;
@@ -120,7 +121,10 @@ NB_MODULE(_core, m) {
     nb::class_<mtp::AcceptanceEstimate>(m, "AcceptanceEstimate")
         .def(nb::init<int, double, double>(), "max_masks"_a = 32, "prior_accept"_a = 0.5, "prior_weight"_a = 2.0)
         .def("record", &mtp::AcceptanceEstimate::record, "masks"_a, "accepted"_a)
-        .def("conditional", &mtp::AcceptanceEstimate::conditional, "j"_a);
+        .def("conditional", &mtp::AcceptanceEstimate::conditional, "j"_a)
+        .def("scale", &mtp::AcceptanceEstimate::scale, "factor"_a);
+    m.def("probe_interval", &mtp::probe_interval, "cost"_a,
+          "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
     m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a,
           "Masks (0 = plain decoding) maximising expected tokens per unit of cost.");

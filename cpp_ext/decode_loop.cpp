@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace mtp {
@@ -36,6 +37,67 @@ std::vector<float> softmax(const float *logits, int n, float temperature) {
     }
     for (float &x : p) x /= sum;
     return p;
+}
+
+// Row reductions over the vocab, written as independent lanes so the compiler vectorizes them at -O3
+// without -ffast-math (a plain max/sum loop is one long dependency chain). They run on every row a pass
+// reads; with std::exp a 49k-vocab row cost ~0.3-0.6 ms, as much as 5% of a small model's pass.
+constexpr int kLanes = 16;
+
+float max_of(const float *x, int n) {
+    float lane[kLanes];
+    for (int j = 0; j < kLanes; ++j) lane[j] = x[0];
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (int j = 0; j < kLanes; ++j) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+    }
+    float m = lane[0];
+    for (int j = 1; j < kLanes; ++j) m = lane[j] > m ? lane[j] : m;
+    for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+// First index holding `value` (the max): the same token a first-wins argmax scan picks.
+int32_t index_of(const float *x, int n, float value) {
+    for (int i = 0; i < n; ++i) {
+        if (x[i] == value) return i;
+    }
+    return 0;
+}
+
+// e^x for x <= 0: 2^round(t) * 2^f with t = x log2(e), |f| <= 0.5, degree-6 polynomial for 2^f.
+// Relative error < 4e-6 (below float32 summation error over a vocab); inputs under -87 flush to ~0.
+inline float exp_nonpositive(float x) {
+    x = x > -87.0f ? x : -87.0f;
+    const float t = x * 1.44269504088896341f;
+    const float r = (t + 12582912.0f) - 12582912.0f;  // round to nearest, no library call
+    const float f = t - r;
+    float p = 1.535336188319500e-4f;
+    p = p * f + 1.339887440266574e-3f;
+    p = p * f + 9.618437357674640e-3f;
+    p = p * f + 5.550332471162809e-2f;
+    p = p * f + 2.402264791363012e-1f;
+    p = p * f + 6.931472028550421e-1f;
+    p = p * f + 1.0f;
+    int32_t bits;
+    std::memcpy(&bits, &p, sizeof bits);
+    bits += static_cast<int32_t>(r) * (1 << 23);  // scale by 2^r through the exponent field
+    float out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+// sum_v exp(x[v] - max): the softmax denominator, so the top-1 probability is 1 / sum.
+float sum_exp(const float *x, int n, float max) {
+    float lane[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (int j = 0; j < kLanes; ++j) lane[j] += exp_nonpositive(x[i + j] - max);
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < kLanes; ++j) sum += lane[j];
+    for (; i < n; ++i) sum += exp_nonpositive(x[i] - max);
+    return sum;
 }
 
 }  // namespace
@@ -131,7 +193,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     if (params_.k_max > 1 && params_.mask_id < 0) throw std::invalid_argument("k_max > 1 needs a mask token");
     stats_ = DecodeStats{};
     stats_.prompt_tokens = static_cast<int>(prompt.size());
-    acceptance_ = AcceptanceEstimate(std::max(1, std::min(params_.k_max - 1, 32)));
+    start_estimate();
     setup_sampler();
 
     // Keep the KV of the longest common prefix (at most n_keep, and never the whole prompt: the
@@ -162,14 +224,48 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     }
 }
 
-int Decoder::choose_masks() const {
-    int masks = params_.k_max - 1;
-    if (!params_.pass_cost.empty() && masks > 0) {
-        masks = mtp::choose_masks(params_.pass_cost, acceptance_, masks);
-        // Probe now and then so that an estimate driven to zero can recover.
-        if (masks == 0 && pass_index_ % 16 == 15) masks = std::min(2, params_.k_max - 1);
+void Decoder::start_estimate() {
+    // What earlier generations under the same rule showed about acceptance still holds for this model:
+    // keep it (at half weight per generation) instead of starting every generation from the prior, one
+    // estimate per rule so that generations under other rules in between do not erase it.
+    const int max_masks = std::max(1, std::min(params_.k_max - 1, 32));
+    const EstimateKey key{params_.mode, params_.tau, params_.mask_id, params_.mask_range, max_masks};
+    auto slot_of = [&](const EstimateKey &k) {
+        return std::find_if(estimates_.begin(), estimates_.end(), [&](const auto &e) { return e.first == k; });
+    };
+    if (estimate_key_.max_masks > 0) {  // file the finished generation's estimate under its rule
+        auto old = slot_of(estimate_key_);
+        if (old != estimates_.end()) {
+            old->second = acceptance_;
+        } else if (estimates_.size() < 16) {
+            estimates_.emplace_back(estimate_key_, acceptance_);
+        }
     }
-    return masks;
+    auto found = slot_of(key);
+    if (found != estimates_.end()) {
+        acceptance_ = found->second;
+        acceptance_.scale(0.5);
+    } else {
+        acceptance_ = AcceptanceEstimate(max_masks);
+    }
+    estimate_key_ = key;
+    probe_interval_ = probe_interval(params_.pass_cost);
+    passes_since_probe_ = 0;
+}
+
+int Decoder::choose_masks() {
+    const int most = params_.k_max - 1;
+    if (params_.pass_cost.empty() || most <= 0) return std::max(most, 0);
+    // The prompt pass is long, so a few masks on it cost little and sample the acceptance for free.
+    if (prefilling_) return std::min(most, std::max(1, static_cast<int>(pending_.size()) / 8));
+    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most);
+    if (masks > 0 || ++passes_since_probe_ < probe_interval_) {
+        if (masks > 0) passes_since_probe_ = 0;
+        return masks;
+    }
+    // Plain decoding for a while: probe with one mask so an estimate driven down can recover.
+    passes_since_probe_ = 0;
+    return 1;
 }
 
 void Decoder::decode_chunk(const int32_t *tokens, int n, int pos, int first_output) {
@@ -179,27 +275,30 @@ void Decoder::decode_chunk(const int32_t *tokens, int n, int pos, int first_outp
         batch_.pos[i] = pos + i;
         batch_.logits[i] = i >= first_output ? 1 : 0;
     }
+    const auto t0 = std::chrono::steady_clock::now();
     const int32_t rc = api_.decode(ctx_, batch_);
+    if (!prefilling_) stats_.llama_decode_s += seconds_since(t0);  // the rest of decode_s is the loop's own
     if (rc != 0) {
         throw std::runtime_error("llama_decode failed with status " + std::to_string(rc) +
                                  (rc == 1 ? " (no room in the KV cache)" : ""));
     }
 }
 
-Decoder::Row Decoder::top1(int batch_index) const {
+const float *Decoder::row_logits(int batch_index) const {
     const float *logits = api_.get_logits_ith(ctx_, batch_index);
     if (logits == nullptr) throw std::runtime_error("llama.cpp returned no logits for a requested row");
-    int best = 0;
-    float best_logit = logits[0];
-    for (int v = 1; v < n_vocab_; ++v) {
-        if (logits[v] > best_logit) {
-            best_logit = logits[v];
-            best = v;
-        }
-    }
-    float sum = 0.0f;
-    for (int v = 0; v < n_vocab_; ++v) sum += std::exp(logits[v] - best_logit);
-    return Row{best, 1.0f / sum};
+    return logits;
+}
+
+int32_t Decoder::argmax(int batch_index) const {
+    const float *logits = row_logits(batch_index);
+    return index_of(logits, n_vocab_, max_of(logits, n_vocab_));
+}
+
+Decoder::Row Decoder::top1(int batch_index) const {
+    const float *logits = row_logits(batch_index);
+    const float best_logit = max_of(logits, n_vocab_);
+    return Row{index_of(logits, n_vocab_, best_logit), 1.0f / sum_exp(logits, n_vocab_, best_logit)};
 }
 
 int32_t Decoder::sample_first(int batch_index) {
@@ -232,7 +331,8 @@ std::vector<int32_t> Decoder::step() {
     masks = std::max(masks, 0);
 
     // The rows we read: from the last pending token on; over every re-fed token when checking agreement.
-    std::vector<int32_t> fed(pending_);
+    std::vector<int32_t> &fed = fed_;  // reused across passes: no allocation per pass
+    fed.assign(pending_.begin(), pending_.end());
     fed.insert(fed.end(), proposals_.begin(), proposals_.end());
     for (int j = 0; j < masks; ++j) fed.push_back(params_.mask_id + (params_.mask_range ? j : 0));
     const int n_fed = static_cast<int>(fed.size());
@@ -256,7 +356,7 @@ std::vector<int32_t> Decoder::step() {
     for (int i = std::max(1, first_output + 1); i < n_pending && params_.mode != AcceptMode::Lossless; ++i) {
         if (!pending_from_mask_[i]) continue;
         stats_.checked += 1;
-        stats_.agreed += top1(row_index(i - 1)).token == pending_[i] ? 1 : 0;
+        stats_.agreed += argmax(row_index(i - 1)) == pending_[i] ? 1 : 0;
     }
 
     // Accept tokens, then drop from the KV cache everything that is not a committed token.
@@ -265,10 +365,7 @@ std::vector<int32_t> Decoder::step() {
     if (params_.mode == AcceptMode::Lossless) {
         committed += accept_lossless(masks, row_index(last_pending), emitted);
     } else {
-        std::vector<Row> rows;
-        rows.reserve(masks + 1);
-        for (int j = 0; j <= masks; ++j) rows.push_back(top1(row_index(last_pending + j)));
-        accept_lossy(masks, row_index(last_pending), rows, emitted);
+        accept_lossy(masks, row_index(last_pending), emitted);
     }
     api_.memory_seq_rm(api_.get_memory(ctx_), 0, n_cached + committed, -1);
     cached_.insert(cached_.end(), fed.begin(), fed.begin() + committed);
@@ -295,20 +392,30 @@ std::vector<int32_t> Decoder::step() {
     return out;
 }
 
-int Decoder::accept_lossy(int masks, int first_row, const std::vector<Row> &rows, std::vector<int32_t> &out) {
+int Decoder::accept_lossy(int masks, int first_row, std::vector<int32_t> &out) {
     // Row 0 is plain next-token prediction: sample it (or take the argmax). Mask rows extend it
     // greedily, and only when row 0's choice is the argmax the masks were implicitly conditioned on.
-    const int32_t first = sampler_ != nullptr ? sample_first(first_row) : rows[0].token;
+    // Rows are read lazily: row 0 needs no probability, static mode none at all, and ConfAdapt stops
+    // computing at the first row below tau.
+    const int32_t greedy_first = argmax(first_row);
+    const int32_t first = sampler_ != nullptr ? sample_first(first_row) : greedy_first;
     out.push_back(first);
     pending_from_mask_.assign(1, 0);
     int accepted_masks = 0;
-    if (first == rows[0].token) {
+    if (first == greedy_first) {
         for (int j = 1; j <= masks; ++j) {
-            if (params_.mode == AcceptMode::ConfAdapt && rows[j].prob < params_.tau) break;
-            out.push_back(rows[j].token);
+            int32_t token;
+            if (params_.mode == AcceptMode::ConfAdapt) {
+                const Row row = top1(first_row + j);
+                if (row.prob < params_.tau) break;
+                token = row.token;
+            } else {
+                token = argmax(first_row + j);
+            }
+            out.push_back(token);
             pending_from_mask_.push_back(1);
             accepted_masks += 1;
-            if (sampler_ != nullptr) api_.sampler_accept(sampler_, rows[j].token);
+            if (sampler_ != nullptr) api_.sampler_accept(sampler_, token);
         }
     }
     acceptance_.record(masks, accepted_masks);
@@ -355,7 +462,7 @@ int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out
         const int row = first_row + verified;
         const int32_t proposal = proposals_[verified];
         if (!sampling) {
-            const int32_t choice = top1(row).token;
+            const int32_t choice = argmax(row);
             if (choice != proposal) {
                 next = choice;
                 break;
@@ -379,7 +486,7 @@ int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out
         next = residual.empty() ? draw(p) : draw(residual);
         break;
     }
-    if (next < 0) next = sampling ? draw(target(first_row + n_prop)) : top1(first_row + n_prop).token;
+    if (next < 0) next = sampling ? draw(target(first_row + n_prop)) : argmax(first_row + n_prop);
 
     stats_.proposed += n_prop;
     stats_.proposals_accepted += verified;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "llama_api.h"
@@ -56,6 +57,7 @@ struct DecodeStats {
     int fed_tokens = 0;          // tokens fed to decode passes after prefill (pending + masks)
     double prefill_s = 0.0;      // prompt prefill, first pass included
     double decode_s = 0.0;       // every later pass
+    double llama_decode_s = 0.0;  // ... of which inside llama_decode (the rest is the loop's overhead)
     int mask_tokens = 0;         // tokens emitted from mask rows
     int checked = 0;             // mask tokens verified by a later pass
     int agreed = 0;              // ... that equal the model's greedy choice
@@ -95,11 +97,14 @@ public:
 private:
     struct Row { int32_t token; float prob; };
 
-    int choose_masks() const;
+    int choose_masks();
+    void start_estimate();
     void decode_chunk(const int32_t *tokens, int n, int pos, int first_output);
-    Row top1(int batch_index) const;
+    const float *row_logits(int batch_index) const;
+    int32_t argmax(int batch_index) const;  // top-1 token only (no softmax)
+    Row top1(int batch_index) const;        // top-1 token and its probability
     int32_t sample_first(int batch_index);
-    int accept_lossy(int masks, int first_row, const std::vector<Row> &rows, std::vector<int32_t> &out);
+    int accept_lossy(int masks, int first_row, std::vector<int32_t> &out);
     int accept_lossless(int masks, int n_pending, std::vector<int32_t> &out);
     std::vector<int32_t> finish_pass(std::vector<int32_t> emitted, int n_already_cached);
     void setup_sampler();
@@ -113,7 +118,24 @@ private:
     DecodeParams params_;
     DecodeStats stats_;
     AcceptanceEstimate acceptance_;
+    // The rule the estimate was gathered under; a generation under the same rule carries it over.
+    struct EstimateKey {
+        AcceptMode mode = AcceptMode::ConfAdapt;
+        float tau = -1.0f;
+        int32_t mask_id = -1;
+        bool mask_range = false;
+        int max_masks = 0;
+        bool operator==(const EstimateKey &o) const {
+            return mode == o.mode && tau == o.tau && mask_id == o.mask_id && mask_range == o.mask_range &&
+                   max_masks == o.max_masks;
+        }
+    };
+    EstimateKey estimate_key_;                                             // acceptance_'s rule
+    std::vector<std::pair<EstimateKey, AcceptanceEstimate>> estimates_;   // other rules' estimates
+    int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
+    int passes_since_probe_ = 0;
     std::vector<int32_t> cached_;        // KV-committed tokens
+    std::vector<int32_t> fed_;           // the tokens of the current pass (kept to avoid reallocating)
     std::vector<int32_t> pending_;       // emitted, not yet in the KV cache
     std::vector<char> pending_from_mask_;
     std::vector<int32_t> proposals_;     // lossless: proposed, not yet verified or emitted

@@ -21,6 +21,11 @@ void AcceptanceEstimate::record(int masks, int accepted) {
     }
 }
 
+void AcceptanceEstimate::scale(double factor) {
+    for (double &t : tries_) t *= factor;
+    for (double &h : hits_) h *= factor;
+}
+
 double AcceptanceEstimate::conditional(int j) const {
     if (j < 1 || j > max_masks()) return 0.0;
     return (hits_[j - 1] + prior_accept_ * prior_weight_) / (tries_[j - 1] + prior_weight_);
@@ -66,6 +71,12 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
         }
     }
     return best;
+}
+
+int probe_interval(const std::vector<double> &cost) {
+    if (cost.size() < 2 || !(cost[0] > 0.0)) return 16;
+    const double extra = std::max(0.0, cost[1] / cost[0] - 1.0);
+    return std::clamp(static_cast<int>(std::ceil(extra / 0.01)), 16, 256);
 }
 
 }  // namespace mtp

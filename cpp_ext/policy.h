@@ -14,6 +14,8 @@ public:
     // P(accept at mask position j), j = 1..max_masks.
     double conditional(int j) const;
     int max_masks() const { return static_cast<int>(tries_.size()); }
+    // Weigh everything recorded so far by `factor` (older generations count less than the current one).
+    void scale(double factor);
 
 private:
     std::vector<double> tries_, hits_;
@@ -26,5 +28,9 @@ double expected_tokens(const AcceptanceEstimate &est, int masks);
 // The number of masks (0 = plain decoding) with the highest expected tokens per unit of cost in steady
 // state: E[a] / cost(E[a] + masks), where cost[n-1] is the measured cost of a pass of n tokens.
 int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks);
+
+// Plain passes between one-mask probes when the policy picks plain decoding: a probe costs
+// cost(2) / cost(1) - 1 more than a plain pass, so probing every `interval` passes costs about 1%.
+int probe_interval(const std::vector<double> &cost);
 
 }  // namespace mtp

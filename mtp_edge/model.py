@@ -23,7 +23,7 @@ MODES = ("confadapt", "static", "lossless")
 
 # Decoding options of generate/stream/stream_tokens and their defaults (None: the model's default).
 DECODE_OPTIONS: dict[str, object] = {
-    "k_max": None,  # tokens per pass at most (k_max - 1 masks); 1 = plain next-token decoding
+    "k_max": None,  # tokens per pass at most (k_max - 1 masks); 1 = plain; "auto" = cost-aware (calibrate.py)
     "tau": None,  # ConfAdapt threshold on the top-1 probability of each mask row
     "mode": "confadapt",  # "confadapt", "static" (accept all k) or "lossless" (verify before emitting)
     "temperature": 0.0,  # 0 = greedy
@@ -152,7 +152,9 @@ class MTPModel:
         n_threads, n_threads_batch: CPU threads for one-token and batched passes (default: all cores).
         n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build of llama-cpp-python.
         n_batch: tokens per llama_decode call during prefill.
-        k_max, tau: defaults for generation; None takes the file's `mtp.k_max` / `mtp.tau`.
+        k_max, tau: defaults for generation; None takes "auto" for k_max when the file has a mask token (masks
+            per pass chosen from this machine's measured pass costs, up to the file's `mtp.k_max`), and the
+            file's `mtp.tau`.
         mask_token_id: override the file's mask token.
         verbose: let llama.cpp print its loading log.
     """
@@ -166,7 +168,7 @@ class MTPModel:
         n_threads_batch: int | None = None,
         n_gpu_layers: int = 0,
         n_batch: int = 512,
-        k_max: int | None = None,
+        k_max: int | str | None = None,
         tau: float | None = None,
         mask_token_id: int | None = None,
         verbose: bool = False,
@@ -195,7 +197,9 @@ class MTPModel:
         self.mask_token_id = mask_token_id if mask_token_id is not None else self._find_mask_token()
         if self.mask_token_id is not None and not 0 <= self.mask_token_id < self.n_vocab:
             raise ValueError(f"mask_token_id = {self.mask_token_id} is outside the vocab of {self.n_vocab} tokens")
-        self.default_k_max = self._check_k_max(k_max if k_max is not None else self.metadata.k_max, quiet=True)
+        if k_max is None or (k_max == "auto" and not self.is_mtp):
+            k_max = "auto" if self.is_mtp else 1
+        self.default_k_max: int | str = "auto" if k_max == "auto" else self._check_k_max(k_max, quiet=True)
         self.default_tau = self._check_tau(tau if tau is not None else self.metadata.tau)
         self.prompt_format = self.metadata.prompt_format
         self.stop_token_ids = tuple(self.metadata.stop_token_ids)
@@ -267,7 +271,15 @@ class MTPModel:
             raise ValueError("lossless sampling keeps the output distribution exact only without a repeat penalty")
         p = _core.DecodeParams()
         p.mode = mode
-        p.k_max = self._check_k_max(self.default_k_max if o["k_max"] is None else o["k_max"])
+        k_max = self.default_k_max if o["k_max"] is None else o["k_max"]
+        pass_cost = o["pass_cost"]
+        if k_max == "auto":  # the trained k_max bounds the masks; the cost curve picks how many per pass
+            k_max = self._check_k_max(self.metadata.k_max, quiet=True)
+            if k_max > 1 and pass_cost is None:
+                from .calibrate import pass_cost_for
+
+                pass_cost = pass_cost_for(self)
+        p.k_max = self._check_k_max(k_max)
         p.tau = self._check_tau(self.default_tau if o["tau"] is None else o["tau"])
         p.mask_id = -1 if self.mask_token_id is None else self.mask_token_id
         p.mask_range = self.metadata.mask_mode == "range"
@@ -278,7 +290,7 @@ class MTPModel:
                 raise ValueError(f"stop token id {s} is outside the vocab of {self.n_vocab}")
         p.stop_ids = stops
         p.track_agreement = bool(o["track_agreement"])
-        p.pass_cost = [float(c) for c in (o["pass_cost"] or [])]
+        p.pass_cost = [float(c) for c in (pass_cost or [])]
         p.temperature = float(temperature)
         p.top_k, p.top_p, p.min_p = int(o["top_k"]), float(o["top_p"]), float(o["min_p"])
         p.repeat_penalty = float(o["repeat_penalty"])

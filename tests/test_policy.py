@@ -56,3 +56,22 @@ def test_rejection_ends_the_chain_of_tries():
     est2 = _core.AcceptanceEstimate(4, prior_accept=0.5, prior_weight=2.0)
     est2.record(4, 1)
     assert est2.conditional(3) == pytest.approx(0.5)  # never judged: the prior alone
+
+
+def test_probe_interval_keeps_probing_near_one_percent_of_decode_time():
+    # A one-mask probe costs cost(2)/cost(1) - 1 more than a plain pass; probes come that many % apart.
+    assert _core.probe_interval([12.8, 22.0]) == 72  # SmolLM2 Q4_1 on this CPU (MEASURED.md)
+    assert _core.probe_interval(FLAT) == 16  # nearly free: the floor
+    assert _core.probe_interval(LINEAR) == 100
+    assert _core.probe_interval([1.0, 9.0]) == 256  # the ceiling: acceptance may still change
+    assert _core.probe_interval([1.0]) == 16
+
+
+def test_scaling_an_estimate_moves_it_back_toward_the_prior():
+    est = _core.AcceptanceEstimate(2, prior_accept=0.5, prior_weight=2.0)
+    for _ in range(10):
+        est.record(2, 2)
+    before = est.conditional(1)
+    est.scale(0.5)
+    assert est.conditional(1) == pytest.approx((5 + 1) / (5 + 2))
+    assert 0.5 < est.conditional(1) < before

@@ -17,7 +17,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k-max", default=None,
-                   help="tokens per pass at most (k_max - 1 masks); default: the model's mtp.k_max")
+                   help="tokens per pass at most (k_max - 1 masks), or 'auto': as many masks as pay on this "
+                        "machine's measured pass costs, up to the model's mtp.k_max (default: auto)")
     p.add_argument("--tau", type=float, default=None, help="ConfAdapt threshold in (0, 1]; default: the model's")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--static", action="store_true", help="accept all k tokens of a pass (no confidence test)")
@@ -36,11 +37,13 @@ def decoding_options(args: argparse.Namespace) -> dict:
     """Keyword arguments for MTPModel.generate/stream from the parsed decoding options."""
     mode = "static" if args.static else (args.mode or "confadapt")
     k_max = 1 if args.ntp else args.k_max
-    if isinstance(k_max, str):
+    if isinstance(k_max, str) and k_max.strip().lower() == "auto":
+        k_max = "auto"
+    elif isinstance(k_max, str):
         try:
             k_max = int(k_max)
         except ValueError:
-            raise ValueError(f"--k-max {k_max!r} must be an integer >= 1") from None
+            raise ValueError(f"--k-max {k_max!r} must be an integer >= 1 or 'auto'") from None
     return dict(k_max=k_max, tau=args.tau, mode=mode, temperature=args.temperature, top_k=args.top_k,
                 top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty, seed=args.seed)
 

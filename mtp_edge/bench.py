@@ -1,0 +1,312 @@
+"""`mtp-edge bench`: MTP decoding modes against plain decoding and prompt-lookup decoding, side by side.
+
+Every mode decodes the same prompts with the same threads; modes are interleaved per prompt and repeat so a
+drift in machine speed hits all of them alike, and each figure is a median over repeats. Speedup is taken per
+prompt against plain decoding through llama-cpp-python, then the median over prompts.
+
+Agreement: for MTP modes, the loop's own measure (emitted tokens equal to plain greedy's choice after the same
+prefix); for the prompt-lookup peer, the share of positions whose token equals plain decoding's output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .model import MTPModel
+
+GSM8K_FILE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+
+# A few GSM8K test questions for when the data file is absent (answers after ####, as in the data set).
+GSM8K_BUILTIN = [
+    {"prompt": "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+               "for her friends every day with four. She sells the remainder at the farmers' market daily for $2 "
+               "per fresh duck egg. How much in dollars does she make every day at the farmers' market?",
+     "answer": "18"},
+    {"prompt": "A robe takes 2 bolts of blue fiber and half that much white fiber. How many bolts in total does "
+               "it take?", "answer": "3"},
+    {"prompt": "Josh decides to try flipping a house. He buys a house for $80,000 and then puts in $50,000 in "
+               "repairs. This increased the value of the house by 150%. How much profit did he make?",
+     "answer": "70000"},
+    {"prompt": "James decides to run 3 sprints 3 times a week. He runs 60 meters each sprint. How many total "
+               "meters does he run a week?", "answer": "540"},
+]
+CHAT_BUILTIN = [
+    {"prompt": "Can you suggest a simple dinner I can cook in 20 minutes?"},
+    {"prompt": "Write a short, friendly email telling my team the meeting moved to Thursday."},
+    {"prompt": "What are three tips for sleeping better?"},
+    {"prompt": "Explain what a compound interest is, in plain words."},
+    {"prompt": "Give me a packing list for a weekend hiking trip."},
+    {"prompt": "How do I politely decline an invitation to a party?"},
+    {"prompt": "Summarize the plot of Romeo and Juliet in three sentences."},
+    {"prompt": "What is the difference between weather and climate?"},
+]
+
+
+@dataclass
+class Prompt:
+    text: str
+    answer: str | None = None
+
+
+@dataclass
+class Mode:
+    """One row of the bench: how to decode, and what the JSON row says about it."""
+
+    label: str
+    mode: str  # "plain", "prompt_lookup", "confadapt", "static", "lossless"
+    k_max: int | str | None = None
+    tau: float | None = None
+    options: dict = field(default_factory=dict)  # MTPModel.generate options
+    lookup_tokens: int = 0  # prompt lookup: tokens drafted per step
+
+
+@dataclass
+class Run:
+    """One generation: its text, tokens and figures."""
+
+    tokens: list[int]
+    text: str
+    decode_tps: float
+    eff_k: float | None
+    agreement: float | None
+
+
+# -- prompts ---------------------------------------------------------------------------------------------
+def load_prompts(spec: str, n: int | None = None) -> list[Prompt]:
+    """`gsm8k`, `chat` or a JSONL file of {"prompt": ..., "answer": ...} (answer optional)."""
+    if spec == "gsm8k":
+        if GSM8K_FILE.exists():
+            rows = [_gsm8k_row(r) for r in _read_jsonl(GSM8K_FILE, n, ("question", "answer"))]
+        else:
+            rows = [Prompt(r["prompt"], r["answer"]) for r in GSM8K_BUILTIN]
+    elif spec == "chat":
+        rows = [Prompt(r["prompt"]) for r in CHAT_BUILTIN]
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"prompt file {spec} does not exist (use gsm8k, chat or a .jsonl file)")
+        rows = [Prompt(str(r["prompt"]), None if r.get("answer") is None else str(r["answer"]))
+                for r in _read_jsonl(path, n, ("prompt",))]
+    rows = rows[:n] if n else rows
+    if not rows:
+        raise ValueError(f"no prompts in {spec}")
+    return rows
+
+
+def _gsm8k_row(r: dict) -> Prompt:
+    return Prompt(r["question"], r["answer"].split("####")[-1].strip())
+
+
+def _read_jsonl(path: Path, n: int | None, required: tuple[str, ...]) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or any(k not in row for k in required):
+                raise ValueError(f"{path}:{lineno}: each line must be an object with {', '.join(required)}")
+            if not isinstance(row[required[0]], str) or not row[required[0]].strip():
+                raise ValueError(f"{path}:{lineno}: {required[0]!r} must be a non-empty string")
+            rows.append(row)
+            if n and len(rows) >= n:
+                break
+    return rows
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def last_number(text: str) -> str | None:
+    """The last number in `text`, commas removed and trailing .0 dropped ("1,200.00" -> "1200")."""
+    found = _NUMBER.findall(text)
+    if not found:
+        return None
+    value = found[-1].replace(",", "")
+    if "." in value:
+        value = value.rstrip("0").rstrip(".")
+    return value
+
+
+def is_correct(text: str, answer: str) -> bool:
+    got, want = last_number(text), last_number(answer)
+    return got is not None and got == want
+
+
+# -- modes -----------------------------------------------------------------------------------------------
+def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[float],
+                  lookup: Sequence[int]) -> list[Mode]:
+    """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto and lossless."""
+    modes = [Mode("plain (llama-cpp-python)", "plain", 1)]
+    modes += [Mode(f"prompt lookup {n}", "prompt_lookup", n + 1, lookup_tokens=n) for n in lookup]
+    modes.append(Mode("mtp-edge k_max=1", "confadapt", 1, options={"k_max": 1}))
+    if not model.is_mtp:
+        return modes
+    tau = model.default_tau
+    bound = model.metadata.k_max
+    modes += [Mode(f"k_max={k}", "confadapt", k, tau, {"k_max": k, "tau": tau}) for k in k_sweep if 1 < k]
+    modes += [Mode(f"auto tau={t:g}", "auto", "auto", t, {"k_max": "auto", "tau": t}) for t in tau_sweep if t != tau]
+    modes.append(Mode("auto", "auto", "auto", tau, {"k_max": "auto", "tau": tau}))
+    modes.append(Mode("lossless auto", "lossless", "auto", tau, {"k_max": "auto", "tau": tau, "mode": "lossless"}))
+    for m in modes:  # the trained k_max bounds every sweep
+        if isinstance(m.k_max, int) and m.mode == "confadapt" and m.k_max > bound:
+            m.label += f" (> trained {bound})"
+    return modes
+
+
+# -- runners ---------------------------------------------------------------------------------------------
+def _llama_run(llm, tokens: list[int], max_tokens: int) -> tuple[list[int], float, int]:
+    """Greedy through llama-cpp-python; (tokens, decode tok/s after the first token, llama eval calls)."""
+    calls = 0
+    inner_eval = llm.eval
+
+    def counting_eval(batch):
+        nonlocal calls
+        calls += 1
+        return inner_eval(batch)
+
+    llm.eval = counting_eval
+    out: list[int] = []
+    t_first = None
+    try:
+        for tok in llm.generate(tokens, temp=0.0, repeat_penalty=1.0, reset=True):
+            if llm._model.token_is_eog(tok):
+                break
+            out.append(tok)
+            if t_first is None:
+                t_first = time.perf_counter()
+            if len(out) >= max_tokens:
+                break
+        elapsed = time.perf_counter() - t_first if t_first else 0.0
+    finally:
+        del llm.eval  # back to the class method
+    tps = (len(out) - 1) / elapsed if elapsed > 0 and len(out) > 1 else 0.0
+    return out, tps, calls
+
+
+def _positional_agreement(tokens: list[int], reference: list[int]) -> float | None:
+    n = min(len(tokens), len(reference))
+    return sum(a == b for a, b in zip(tokens, reference)) / n if n else None
+
+
+@dataclass
+class Engines:
+    """What the modes run on: the MTP model and llama-cpp-python instances on the same file and threads."""
+
+    model: MTPModel
+    plain: object  # llama_cpp.Llama
+    lookup: dict[int, object]  # drafted tokens -> llama_cpp.Llama with LlamaPromptLookupDecoding
+
+
+def open_engines(model: MTPModel, lookup: Sequence[int], n_ctx: int) -> Engines:
+    import llama_cpp
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+    llm_args = dict(model_path=model.llama.model_path, n_ctx=n_ctx, n_threads=model.llama.n_threads,
+                    n_threads_batch=model.llama.n_threads_batch, n_batch=512, n_ubatch=512,
+                    n_gpu_layers=int(model.llama.model_params.n_gpu_layers), verbose=False)
+    plain = llama_cpp.Llama(**llm_args)
+    peers = {n: llama_cpp.Llama(**llm_args, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=n)) for n in lookup}
+    return Engines(model, plain, peers)
+
+
+def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
+             reference: list[int] | None) -> Run:
+    model = engines.model
+    if mode.mode in ("plain", "prompt_lookup"):
+        llm = engines.plain if mode.mode == "plain" else engines.lookup[mode.lookup_tokens]
+        out, tps, calls = _llama_run(llm, tokens, max_tokens)
+        agreement = 1.0 if mode.mode == "plain" else _positional_agreement(out, reference or out)
+        return Run(out, model.detokenize(out), tps, len(out) / calls if calls else None, agreement)
+    result = model.generate(tokens, max_tokens, reuse_cache=False, **mode.options)
+    s = result.stats
+    return Run(result.tokens, result.text, s.decode_tps, s.eff_k, s.agreement)
+
+
+# -- the bench -------------------------------------------------------------------------------------------
+def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_tokens: int = 128, repeats: int = 3,
+          n_ctx: int = 2048, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Run every mode on every prompt `repeats` times, interleaved; one JSON-ready row per mode."""
+    lookup = sorted({m.lookup_tokens for m in modes if m.mode == "prompt_lookup"})
+    engines = open_engines(model, lookup, n_ctx)
+    try:
+        if any(m.k_max == "auto" for m in modes) and model.is_mtp:
+            from .calibrate import cost_curve_for
+
+            cost_curve_for(model)  # calibrate now, not inside a timed run
+        token_lists = [model.tokenize(model.format_chat([{"role": "user", "content": p.text}])) for p in prompts]
+        for mode in modes:  # warm-up: first-use allocations stay out of the timings
+            run_mode(engines, mode, token_lists[0], min(8, max_tokens), None)
+        runs: dict[str, list[list[Run]]] = {m.label: [[] for _ in prompts] for m in modes}
+        for i, tokens in enumerate(token_lists):
+            reference: list[int] | None = None
+            for r in range(repeats):
+                for mode in modes:
+                    run = run_mode(engines, mode, tokens, max_tokens, reference)
+                    if mode.mode == "plain" and reference is None:
+                        reference = run.tokens
+                    runs[mode.label][i].append(run)
+                if progress:
+                    progress(f"prompt {i + 1}/{len(prompts)}, repeat {r + 1}/{repeats}")
+        return [_row(mode, runs[mode.label], runs[modes[0].label], prompts) for mode in modes]
+    finally:
+        engines.plain.close()
+        for llm in engines.lookup.values():
+            llm.close()
+        model.reset()
+
+
+def _median(values: list[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _row(mode: Mode, runs: list[list[Run]], plain: list[list[Run]], prompts: list[Prompt]) -> dict:
+    """Medians over repeats per prompt, then over prompts; speedup per prompt against plain."""
+    tps = [_median([r.decode_tps for r in rs]) for rs in runs]
+    plain_tps = [_median([r.decode_tps for r in rs]) for rs in plain]
+    speedups = [a / b for a, b in zip(tps, plain_tps) if a and b]
+    answered = [(rs[0].text, p.answer) for rs, p in zip(runs, prompts) if p.answer is not None]
+    same_as_plain = sum(rs[0].tokens == ps[0].tokens for rs, ps in zip(runs, plain))
+    return {
+        "label": mode.label, "mode": mode.mode, "k_max": mode.k_max, "tau": mode.tau,
+        "eff_k": _median([_median([r.eff_k for r in rs]) for rs in runs]),
+        "decode_tps": _median(tps), "speedup": _median(speedups),
+        "agreement": _median([_median([r.agreement for r in rs]) for rs in runs]),
+        "accuracy": sum(is_correct(t, a) for t, a in answered) / len(answered) if answered else None,
+        "same_text_as_plain": same_as_plain, "prompts": len(prompts),
+        "tokens": statistics.mean(len(rs[0].tokens) for rs in runs),
+    }
+
+
+def plot(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Speedup over plain decoding against agreement, one labelled point per mode (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for row in rows:
+        if row["speedup"] is None:
+            continue
+        x = row["agreement"] if row["agreement"] is not None else 1.0
+        ax.scatter(x, row["speedup"], s=36)
+        ax.annotate(row["label"], (x, row["speedup"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("agreement with plain greedy decoding")
+    ax.set_ylabel("decode speedup over plain decoding (x)")
+    ax.set_title(title or "mtp-edge bench")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)

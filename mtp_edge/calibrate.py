@@ -1,0 +1,291 @@
+"""The cost of one llama_decode pass of n tokens on this machine, measured and cached (METHOD.md section 4).
+
+`--k-max auto` chooses the masks per pass from this curve: a pass of a accepted tokens + m masks costs
+cost(a + m), and on CPUs and small models that grows with n, so masks pay only when enough are accepted.
+
+A curve is keyed by the model file (path, size, mtime), the backend (CPU/CUDA/Metal/...), the thread counts
+and the llama-cpp-python version; a curve whose model file changed is stale and measured again. Curves live
+in `user_cache_dir("mtp-edge")/curves` (env `MTP_EDGE_CACHE` overrides the folder) and are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import MTPModel
+
+CURVE_VERSION = 1
+MAX_PASS = 32  # the policy's curve covers passes of 1..32 tokens
+QUICK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
+FULL_SIZES = tuple(range(1, MAX_PASS + 1))
+QUICK_DEPTHS = (128,)
+FULL_DEPTHS = (64, 512, 1536)
+POLICY_DEPTH = 512  # the curve handed to the policy: the measured depth nearest to this
+
+
+@dataclass
+class CostCurve:
+    """Median ms of one llama_decode of n tokens (logits on every row), per context depth."""
+
+    key: dict  # what the curve is valid for (see curve_key)
+    sizes: list[int]  # n values measured
+    cost_ms: dict[int, list[float]]  # depth -> ms per pass, aligned with sizes
+    repeats: int
+    quick: bool  # measured by the few-second first-use calibration
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    @property
+    def depths(self) -> list[int]:
+        return sorted(self.cost_ms)
+
+    def at_depth(self, depth: int = POLICY_DEPTH) -> list[float]:
+        """ms of a pass of n = 1..32 tokens at the measured depth nearest `depth` (linear in n between sizes)."""
+        nearest = min(self.cost_ms, key=lambda d: (abs(d - depth), d))
+        return interpolate(self.sizes, self.cost_ms[nearest], MAX_PASS)
+
+    def pass_cost(self) -> list[float]:
+        """The curve for DecodeParams.pass_cost (index n-1 = cost of n tokens), made non-decreasing.
+
+        A pass of more tokens does not cost less; where a noisy machine measured a dip, trusting it would
+        make the policy chase a fluke into large passes, so the dip is lifted to the cost before it.
+        """
+        return monotone(self.at_depth(POLICY_DEPTH))
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["version"] = CURVE_VERSION
+        d["cost_ms"] = {str(k): v for k, v in self.cost_ms.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> CostCurve:
+        if d.get("version") != CURVE_VERSION:
+            raise ValueError(f"curve format {d.get('version')!r}, expected {CURVE_VERSION}")
+        sizes = [int(n) for n in d["sizes"]]
+        cost = {int(k): [float(x) for x in v] for k, v in d["cost_ms"].items()}
+        if not sizes or sizes[0] != 1 or any(len(v) != len(sizes) for v in cost.values()) or not cost:
+            raise ValueError("malformed cost curve")
+        return cls(dict(d["key"]), sizes, cost, int(d["repeats"]), bool(d["quick"]), str(d.get("created", "")))
+
+
+def interpolate(sizes: list[int], values: list[float], n_max: int) -> list[float]:
+    """Values at n = 1..n_max, linear between measured sizes, the last slope extended past the end."""
+    out = []
+    for n in range(1, n_max + 1):
+        if n >= sizes[-1]:
+            out.append(values[-1] + (n - sizes[-1]) * _slope(sizes, values))
+            continue
+        hi = next(i for i, s in enumerate(sizes) if s >= n)
+        if sizes[hi] == n:
+            out.append(values[hi])
+            continue
+        frac = (n - sizes[hi - 1]) / (sizes[hi] - sizes[hi - 1])
+        out.append(values[hi - 1] * (1 - frac) + values[hi] * frac)
+    return out
+
+
+def monotone(values: list[float]) -> list[float]:
+    """The running maximum: the smallest non-decreasing curve at or above `values`."""
+    out, top = [], float("-inf")
+    for v in values:
+        top = max(top, v)
+        out.append(top)
+    return out
+
+
+def _slope(sizes: list[int], values: list[float]) -> float:
+    if len(sizes) < 2:
+        return values[0]
+    return (values[-1] - values[-2]) / (sizes[-1] - sizes[-2])
+
+
+# -- identity and cache ----------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """Where curves are cached: $MTP_EDGE_CACHE, else the platform's user cache folder for mtp-edge."""
+    env = os.environ.get("MTP_EDGE_CACHE")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mtp-edge"))
+
+
+def backend_name(n_gpu_layers: int) -> str:
+    """The backend the passes run on: CPU unless layers are offloaded on a GPU build of llama-cpp-python."""
+    import llama_cpp
+
+    if n_gpu_layers == 0 or not llama_cpp.llama_supports_gpu_offload():
+        return "CPU"
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    for name in ("CUDA", "Metal", "Vulkan", "HIP", "SYCL"):
+        if name.lower() in info.lower():
+            return name
+    return "GPU"
+
+
+def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads_batch: int,
+              n_gpu_layers: int) -> dict:
+    """What a curve depends on. Size and mtime change when the model file is rewritten."""
+    path = Path(model_path).resolve()
+    st = path.stat()
+    try:
+        llama_version = metadata.version("llama-cpp-python")
+    except metadata.PackageNotFoundError:
+        llama_version = "unknown"
+    return {"model": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "backend": backend,
+            "threads": threads, "threads_batch": threads_batch, "n_gpu_layers": n_gpu_layers,
+            "llama_cpp_python": llama_version}
+
+
+def cache_path(key: dict) -> Path:
+    """One file per (model path, backend, threads): a rewritten model overwrites its stale curve."""
+    slot = {k: key[k] for k in ("model", "backend", "threads", "threads_batch", "n_gpu_layers")}
+    digest = hashlib.sha256(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:20]
+    return cache_dir() / "curves" / f"{Path(key['model']).stem[:40]}-{digest}.json"
+
+
+def load_curve(key: dict) -> CostCurve | None:
+    """The cached curve for `key`, or None when there is none or it is stale or unreadable."""
+    path = cache_path(key)
+    try:
+        curve = CostCurve.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return curve if curve.key == key else None
+
+
+def save_curve(curve: CostCurve) -> Path:
+    """Write the curve atomically: a reader sees the old file or the new one, never half of one."""
+    path = cache_path(curve.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".curve-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(curve.to_json(), f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def model_key(model: MTPModel) -> dict:
+    llm = model.llama
+    n_gpu_layers = int(llm.model_params.n_gpu_layers)
+    return curve_key(llm.model_path, backend_name(n_gpu_layers), int(llm.n_threads), int(llm.n_threads_batch),
+                     n_gpu_layers)
+
+
+# -- measuring -------------------------------------------------------------------------------------------
+def _filler(model: MTPModel, n: int) -> list[int]:
+    """Ordinary text tokens (cost does not depend on which tokens, but keep them realistic)."""
+    base = model.tokenize("The quick brown fox jumps over the lazy dog while the cat watches quietly. ",
+                          add_bos=False) or [0]
+    return (base * (n // len(base) + 1))[:n]
+
+
+def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, depths: tuple[int, ...] = QUICK_DEPTHS,
+                  repeats: int = 3, quick: bool = True) -> CostCurve:
+    """Time llama_decode of n tokens after `depth` cached tokens, logits on every row, KV rolled back after each.
+
+    Sizes are interleaved within a repeat so a drift in machine speed hits them all alike; the first round is a
+    warm-up (llama.cpp sizes its compute buffers for each new batch shape). Leaves the model's cache empty.
+    """
+    import llama_cpp
+
+    n_ctx, n_batch = model.n_ctx, int(model.llama.n_batch)
+    sizes = tuple(s for s in sizes if s <= n_batch)
+    if not sizes or sizes[0] != 1:
+        raise ValueError("sizes must start at 1 and fit n_batch")
+    depths = tuple(sorted({min(d, n_ctx - max(sizes) - 1) for d in depths if n_ctx - max(sizes) - 1 >= 1}))
+    if not depths:
+        raise ValueError(f"the context of {n_ctx} tokens is too small to calibrate passes of {max(sizes)} tokens")
+    with model._lock:
+        ctx = model.llama._ctx.ctx
+        mem = llama_cpp.llama_get_memory(ctx)
+        batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        tokens = _filler(model, max(depths) + max(sizes))
+        try:
+            cost: dict[int, list[float]] = {}
+            for depth in depths:
+                llama_cpp.llama_memory_clear(mem, True)
+                for start in range(0, depth, n_batch):  # the context the passes attend to
+                    _decode(ctx, batch, tokens[start:min(depth, start + n_batch)], start, outputs=1)
+                samples: dict[int, list[float]] = {n: [] for n in sizes}
+                for round_ in range(repeats + 1):
+                    for n in sizes:
+                        dt = _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
+                        llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
+                        if round_ > 0:
+                            samples[n].append(dt * 1e3)
+                cost[depth] = [statistics.median(samples[n]) for n in sizes]
+        finally:
+            llama_cpp.llama_batch_free(batch)
+    model.reset()  # the decoder's view of the cache must match the (now emptied) KV
+    return CostCurve(model_key(model), list(sizes), cost, repeats, quick)
+
+
+def _decode(ctx, batch, tokens: list[int], pos: int, outputs: int) -> float:
+    """One llama_decode of `tokens` at positions pos.., logits on the last `outputs` rows; seconds."""
+    import llama_cpp
+
+    n = len(tokens)
+    batch.n_tokens = n
+    for i, t in enumerate(tokens):
+        batch.token[i] = t
+        batch.pos[i] = pos + i
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = 0
+        batch.logits[i] = 1 if i >= n - outputs else 0
+    t0 = time.perf_counter()
+    rc = llama_cpp.llama_decode(ctx, batch)
+    llama_cpp.llama_synchronize(ctx)
+    dt = time.perf_counter() - t0
+    if rc != 0:
+        raise RuntimeError(f"llama_decode failed with status {rc} while calibrating")
+    return dt
+
+
+def calibrate(model: MTPModel, *, full: bool = True, repeats: int | None = None, save: bool = True) -> CostCurve:
+    """Measure the curve (full: n = 1..32 at three depths; quick: 9 sizes at one depth) and cache it."""
+    if full:
+        curve = measure_curve(model, sizes=FULL_SIZES, depths=FULL_DEPTHS, repeats=repeats or 5, quick=False)
+    else:
+        curve = measure_curve(model, sizes=QUICK_SIZES, depths=QUICK_DEPTHS, repeats=repeats or 2, quick=True)
+    if save:
+        save_curve(curve)
+    return curve
+
+
+def cost_curve_for(model: MTPModel, *, notice=sys.stderr) -> CostCurve:
+    """The model's cached curve, or a quick calibration (a few seconds) on first use, remembered per model."""
+    key = model_key(model)
+    cached = getattr(model, "_cost_curve", None)
+    if cached is not None and cached.key == key:
+        return cached
+    curve = load_curve(key)
+    if curve is None:
+        if notice is not None:
+            print("mtp-edge: measuring this machine's pass costs for --k-max auto (once per model; "
+                  "`mtp-edge calibrate` measures the full curve)", file=notice, flush=True)
+        curve = calibrate(model, full=False)
+    model._cost_curve = curve
+    return curve
+
+
+def pass_cost_for(model: MTPModel) -> list[float]:
+    """DecodeParams.pass_cost for `model` (cached curve or quick calibration)."""
+    return cost_curve_for(model).pass_cost()

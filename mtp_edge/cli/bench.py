@@ -1,0 +1,91 @@
+"""`mtp-edge bench`: plain, prompt-lookup and MTP decoding modes side by side on the same prompts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected integers separated by commas") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: values must be >= 1")
+    return values
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas") from None
+    if any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: tau values must be in (0, 1]")
+    return values
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", required=True, help="path of a .gguf model")
+    p.add_argument("--prompts", default="gsm8k", help="gsm8k, chat, or a JSONL file of {prompt, answer?} (default gsm8k)")
+    p.add_argument("--n-prompts", type=int, default=8, help="prompts to use (default 8)")
+    p.add_argument("--max-tokens", type=int, default=128, help="tokens per generation at most (default 128)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for every mode (default 2)")
+    p.add_argument("--n-gpu-layers", type=int, default=0, help="layers on the GPU (-1 = all; CUDA/Metal builds)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per mode and prompt; medians (default 3)")
+    p.add_argument("--k-sweep", type=_ints, default=[2, 3, 4, 6, 8, 16], help="fixed k_max values (default 2,3,4,6,8,16)")
+    p.add_argument("--tau-sweep", type=_floats, default=[0.6, 0.8, 0.99], help="extra tau values for auto")
+    p.add_argument("--lookup", type=_ints, default=[2, 10], help="prompt-lookup drafted tokens (default 2,10)")
+    p.add_argument("--mask-token-id", type=int, default=None, help="mask token for a model without one (testing)")
+    p.add_argument("--json", default=None, metavar="OUT", help="write the rows (and settings) as JSON")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="speedup against agreement, one point per mode")
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(rows: list[dict], out=sys.stdout) -> None:
+    print(f"{'mode':<30}{'k_max':>6}{'tau':>6}{'Eff.k':>7}{'tok/s':>8}{'speedup':>9}{'agree':>7}{'acc':>6}"
+          f"{'=plain':>8}", file=out)
+    for r in rows:
+        print(f"{r['label']:<30}{str(r['k_max']):>6}{_fmt(r['tau'], 'g'):>6}{_fmt(r['eff_k'], '.2f'):>7}"
+              f"{_fmt(r['decode_tps'], '.1f'):>8}{_fmt(r['speedup'], '.3f'):>9}{_fmt(r['agreement'], '.3f'):>7}"
+              f"{_fmt(r['accuracy'], '.2f'):>6}{r['same_text_as_plain']:>5}/{r['prompts']:<2}", file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mtp_edge import bench
+    from mtp_edge.model import MTPModel
+
+    for name in ("n_prompts", "max_tokens", "threads", "repeats"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+    if not Path(args.model).is_file():
+        raise FileNotFoundError(f"model file {args.model} does not exist")
+    prompts = bench.load_prompts(args.prompts, args.n_prompts)
+    n_ctx = 2048
+    model = MTPModel(args.model, n_ctx=n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
+                     n_gpu_layers=args.n_gpu_layers, mask_token_id=args.mask_token_id)
+    if not model.is_mtp:
+        print("mtp-edge: note: this model has no mask token: only plain, prompt lookup and k_max=1 run",
+              file=sys.stderr)
+    modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup)
+    rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
+                       progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
+    title = (f"{Path(args.model).name}, {args.prompts} x{len(prompts)}, {args.threads} threads, "
+             f"{args.max_tokens} tokens, median of {args.repeats}")
+    print(title)
+    print_table(rows)
+    if args.json:
+        settings = {k: getattr(args, k) for k in ("model", "prompts", "n_prompts", "max_tokens", "threads",
+                                                   "n_gpu_layers", "repeats", "mask_token_id")}
+        curve = getattr(model, "_cost_curve", None)
+        Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows,
+                                               "pass_cost_ms": curve.pass_cost() if curve else None}, indent=1))
+    if args.plot:
+        bench.plot(rows, args.plot, title)
+    return 0

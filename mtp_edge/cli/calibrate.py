@@ -1,0 +1,44 @@
+"""`mtp-edge calibrate`: measure and cache the cost of a pass of n tokens for this machine and model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", required=True, help="path of a .gguf model")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--n-gpu-layers", type=int, default=0, help="layers on the GPU (-1 = all; CUDA/Metal builds)")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes per size; the median counts (default 5)")
+    p.add_argument("--quick", action="store_true", help="9 sizes at one depth (what `--k-max auto` does on first use)")
+    p.add_argument("--json", action="store_true", help="print the curve as JSON")
+    p.add_argument("--no-save", action="store_true", help="measure only; leave the cache as it is")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mtp_edge import calibrate
+    from mtp_edge.model import MTPModel
+
+    if args.repeats < 1:
+        raise ValueError("--repeats must be >= 1")
+    if not Path(args.model).is_file():
+        raise FileNotFoundError(f"model file {args.model} does not exist")
+    model = MTPModel(args.model, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
+                     n_gpu_layers=args.n_gpu_layers)
+    curve = calibrate.calibrate(model, full=not args.quick, repeats=args.repeats, save=not args.no_save)
+    if args.json:
+        print(json.dumps(curve.to_json()))
+        return 0
+    key = curve.key
+    print(f"{Path(key['model']).name}: {key['backend']}, {key['threads']} threads, median of {curve.repeats}")
+    depths = curve.depths
+    print(f"{'n':>4}" + "".join(f"{f'ms @ {d}':>12}" for d in depths) + f"{'x n=1':>8}")
+    for i, n in enumerate(curve.sizes):
+        ratio = curve.cost_ms[depths[0]][i] / curve.cost_ms[depths[0]][0]
+        print(f"{n:>4}" + "".join(f"{curve.cost_ms[d][i]:>12.2f}" for d in depths) + f"{ratio:>8.2f}")
+    if not args.no_save:
+        print(f"saved to {calibrate.cache_path(key)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,87 @@
+"""`mtp-edge bench` end to end on the real small model, plus its prompt loading and answer checking."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import STAND_IN_MASK_ID
+from mtp_edge import bench
+from mtp_edge.cli import main
+
+ROW_KEYS = {"mode", "k_max", "tau", "eff_k", "decode_tps", "speedup", "agreement", "accuracy", "label"}
+
+
+def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MTP_EDGE_CACHE", str(tmp_path / "cache"))
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    rc = main(["bench", "-m", str(smollm2_path), "--mask-token-id", str(STAND_IN_MASK_ID), "--prompts", "gsm8k",
+               "--n-prompts", "2", "--max-tokens", "6", "--repeats", "1", "--threads", "2", "--k-sweep", "2,3",
+               "--tau-sweep", "0.6", "--lookup", "2", "--json", str(out), "--plot", str(png)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "speedup" in printed and "prompt lookup 2" in printed
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert all(ROW_KEYS <= set(r) for r in rows)
+    by_label = {r["label"]: r for r in rows}
+    assert set(by_label) == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
+                             "k_max=3", "auto tau=0.6", "auto", "lossless auto"}
+    assert {r["mode"] for r in rows} == {"plain", "prompt_lookup", "confadapt", "auto", "lossless"}
+    assert by_label["plain (llama-cpp-python)"]["speedup"] == pytest.approx(1.0)
+    assert by_label["k_max=3"]["k_max"] == 3 and by_label["auto"]["k_max"] == "auto"
+    for r in rows:
+        assert r["decode_tps"] > 0 and r["eff_k"] >= 1.0 and r["prompts"] == 2
+        assert r["accuracy"] is not None  # GSM8K prompts carry answers
+    # k_max = 1 through mtp-edge decodes exactly what llama-cpp-python decodes
+    assert by_label["mtp-edge k_max=1"]["same_text_as_plain"] == 2
+    assert len(result["pass_cost_ms"]) == 32
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_without_mask_runs_only_plain_modes(smollm2_path, tmp_path, capsys):
+    out = tmp_path / "b.json"
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": "Say hello."}) + "\n\n" + json.dumps({"prompt": "Count to 3."}) + "\n")
+    assert main(["bench", "-m", str(smollm2_path), "--prompts", str(prompts), "--max-tokens", "4", "--repeats", "1",
+                 "--lookup", "2", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["mode"] for r in rows] == ["plain", "prompt_lookup", "confadapt"]
+    assert all(r["accuracy"] is None for r in rows)  # no answers in the file
+    assert "no mask token" in capsys.readouterr().err
+
+
+def test_bad_prompt_inputs_are_clear_errors(smollm2_path, tmp_path, capsys):
+    assert main(["bench", "-m", str(smollm2_path), "--prompts", str(tmp_path / "missing.jsonl")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"prompt": \n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not valid JSON"):
+        bench.load_prompts(str(bad))
+    bad.write_text('{"question": "no prompt key"}\n')
+    with pytest.raises(ValueError, match=r":1: each line must be an object with prompt"):
+        bench.load_prompts(str(bad))
+    assert main(["bench", "-m", str(tmp_path / "none.gguf")]) == 1
+    assert "model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "-m", str(smollm2_path), "--k-sweep", "2,x"])
+    assert exc.value.code == 2
+
+
+def test_gsm8k_prompts_have_numeric_answers():
+    prompts = bench.load_prompts("gsm8k", 3)
+    assert len(prompts) == 3 and all(bench.last_number(p.answer) for p in prompts)
+    assert len(bench.load_prompts("chat")) >= 5
+
+
+@pytest.mark.parametrize("text, answer, correct", [
+    ("She makes 9 * 2 = $18 every day. The answer is 18.", "18", True),
+    ("Total: 1,200 dollars", "1200", True),
+    ("It is 3.50 and then 4.0", "4", True),
+    ("The answer is 17", "18", False),
+    ("no number here", "3", False),
+    ("-5 degrees", "-5", True),
+])
+def test_answer_is_the_last_number(text, answer, correct):
+    assert bench.is_correct(text, answer) is correct

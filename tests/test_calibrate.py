@@ -1,0 +1,154 @@
+"""Pass-cost calibration: the cache (keys, invalidation, atomic writes), measuring on the real model, `auto`."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import PROMPTS
+from mtp_edge import calibrate
+from mtp_edge.calibrate import CostCurve
+
+LINEAR_MS = [10.0 * n for n in range(1, 33)]  # every token costs as much as the first: masks never pay
+FLAT_MS = [10.0 + 0.01 * n for n in range(32)]  # extra tokens nearly free
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTP_EDGE_CACHE", str(tmp_path / "cache"))
+
+
+def _curve(key: dict, ms: list[float]) -> CostCurve:
+    return CostCurve(key, list(range(1, len(ms) + 1)), {64: list(ms)}, repeats=1, quick=True)
+
+
+def _key(path) -> dict:
+    return calibrate.curve_key(path, "CPU", 2, 2, 0)
+
+
+def test_cache_round_trip_and_invalidation_when_the_model_file_changes(tmp_path):
+    model_file = tmp_path / "m.gguf"
+    model_file.write_bytes(b"GGUF" + b"\0" * 100)
+    key = _key(model_file)
+    path = calibrate.save_curve(_curve(key, LINEAR_MS))
+    assert path.parent.parent == tmp_path / "cache"
+    assert calibrate.load_curve(key).pass_cost() == pytest.approx(LINEAR_MS)
+    assert calibrate.load_curve(calibrate.curve_key(model_file, "CPU", 4, 4, 0)) is None  # other threads
+
+    model_file.write_bytes(b"GGUF" + b"\1" * 120)  # the model was rewritten (size and mtime change)
+    os.utime(model_file, ns=(1, 1))
+    new_key = _key(model_file)
+    assert new_key != key
+    assert calibrate.load_curve(new_key) is None  # stale curve ignored
+    assert calibrate.cache_path(new_key) == path  # ... and overwritten in place, not left to pile up
+    calibrate.save_curve(_curve(new_key, FLAT_MS))
+    assert calibrate.load_curve(new_key).pass_cost() == pytest.approx(FLAT_MS)
+    assert calibrate.load_curve(key) is None
+
+
+def test_a_failed_write_leaves_the_old_curve_and_no_temp_file(tmp_path, monkeypatch):
+    model_file = tmp_path / "m.gguf"
+    model_file.write_bytes(b"GGUF")
+    key = _key(model_file)
+    path = calibrate.save_curve(_curve(key, LINEAR_MS))
+    before = path.read_bytes()
+
+    def dump_half_then_fail(obj, f, **kwargs):
+        f.write(json.dumps(obj)[:20])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(calibrate.json, "dump", dump_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        calibrate.save_curve(_curve(key, FLAT_MS))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_corrupt_cache_file_reads_as_missing(tmp_path):
+    model_file = tmp_path / "m.gguf"
+    model_file.write_bytes(b"GGUF")
+    key = _key(model_file)
+    path = calibrate.cache_path(key)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"version": 1, "key": ')
+    assert calibrate.load_curve(key) is None
+
+
+def test_interpolation_between_measured_sizes_and_past_the_end():
+    values = calibrate.interpolate([1, 2, 4], [10.0, 12.0, 20.0], 6)
+    assert values == pytest.approx([10.0, 12.0, 16.0, 20.0, 24.0, 28.0])
+
+
+def test_policy_curve_lifts_noise_dips():
+    curve = CostCurve({}, [1, 2, 4, 8], {64: [10.0, 14.0, 12.0, 30.0]}, repeats=1, quick=True)
+    cost = curve.pass_cost()
+    assert len(cost) == 32 and cost[:4] == pytest.approx([10.0, 14.0, 14.0, 14.0])
+    assert all(a <= b for a, b in zip(cost, cost[1:]))
+
+
+def test_measuring_the_real_model_leaves_its_cache_consistent(model):
+    prompt = model.tokenize(model.format_chat([{"role": "user", "content": PROMPTS[1]}]))
+    before = model.generate(prompt, 12, k_max=1).tokens
+    curve = calibrate.measure_curve(model, sizes=(1, 2, 4, 8), depths=(32, 96), repeats=1)
+    assert curve.sizes == [1, 2, 4, 8] and curve.depths == [32, 96]
+    assert all(ms > 0 for ms in curve.cost_ms[32] + curve.cost_ms[96])
+    assert curve.key == calibrate.model_key(model) and curve.key["backend"] == "CPU"
+    assert model.generate(prompt, 12, k_max=1).tokens == before  # the KV the passes left is gone
+
+
+@pytest.fixture()
+def measured_curve(model):
+    """A real (coarse) curve of this machine, cached where `auto` looks for it."""
+    curve = calibrate.measure_curve(model, sizes=(1, 2, 4, 8, 32), depths=(64,), repeats=3)
+    calibrate.save_curve(curve)
+    model._cost_curve = None
+    return curve
+
+
+def test_auto_falls_back_to_plain_decoding_on_an_untrained_model(model, measured_curve):
+    """The stand-in mask predicts junk: a mask almost never passes tau 0.9, so auto decodes plainly."""
+    prompt = model.tokenize(model.format_chat([{"role": "user", "content": PROMPTS[2]}]))
+    assert model.default_k_max == "auto"  # a model with a mask token defaults to auto
+    result = model.generate(prompt, 48)
+    plain = model.generate(prompt, 48, k_max=1)
+    masks_hist = result.stats.masks_hist
+    decode_passes = result.stats.passes - 1
+    assert masks_hist[0] >= 0.9 * decode_passes, masks_hist
+    assert result.stats.eff_k < 1.15 and result.stats.decode_tps > 0
+    # ConfAdapt may keep a junk mask token the model is sure of, so the text may differ; the start may not
+    assert result.tokens[0] == plain.tokens[0]
+    assert model._cost_curve.key == measured_curve.key  # the cached curve was used, not a new calibration
+
+
+def test_auto_appends_masks_when_they_pay(model):
+    """A flat cost curve and a tau every row passes: the policy appends many masks."""
+    prompt = model.tokenize(model.format_chat([{"role": "user", "content": PROMPTS[0]}]))
+    result = model.generate(prompt, 80, k_max="auto", tau=1e-6, pass_cost=FLAT_MS, mode="static")
+    hist = result.stats.masks_hist
+    assert sum(n for m, n in enumerate(hist) if m >= 8) >= 0.8 * (result.stats.passes - 1), hist
+    # On a linear curve a pass of a accepted tokens + m masks costs a + m: masks never pay, even all accepted.
+    linear = model.generate(prompt, 40, k_max="auto", tau=1e-6, pass_cost=LINEAR_MS, mode="static")
+    assert linear.stats.masks_hist[0] >= 0.9 * (linear.stats.passes - 1), linear.stats.masks_hist
+
+
+def test_calibrate_cli_writes_the_cache_and_prints_json(smollm2_path, capsys):
+    from mtp_edge.cli import main
+
+    assert main(["calibrate", "-m", str(smollm2_path), "--threads", "2", "--quick", "--repeats", "1", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    key = printed["key"]
+    assert key["threads"] == 2 and printed["quick"] is True and printed["sizes"][0] == 1
+    assert calibrate.load_curve(key) is not None
+
+
+def test_generate_cli_accepts_k_max_auto(smollm2_path, capsys):
+    from mtp_edge.cli import main
+
+    assert main(["generate", "-m", str(smollm2_path), "--threads", "2", "-p", "Hi", "-n", "3", "--k-max", "auto",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["passes"] >= 1
+    assert main(["generate", "-m", str(smollm2_path), "-p", "Hi", "--k-max", "fast"]) == 1
+    assert "'auto'" in capsys.readouterr().err
