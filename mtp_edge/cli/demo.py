@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"how many of the {len(demo.PROMPTS)} built-in prompts to answer (default 3)")
     p.add_argument("-n", "--max-tokens", type=int, default=96, help="tokens per answer at most (default 96)")
     p.add_argument("--k-max", type=k_max_arg, default=None,
-                   help="MTP tokens per pass at most, or 'auto' (default: auto, from this machine's pass costs)")
+                   help="MTP tokens per pass at most, or 'auto' (default: as many masks as pay on this "
+                        "machine's measured pass costs)")
     p.add_argument("--tau", type=float, default=None, help="ConfAdapt threshold in (0, 1] (default: the model's)")
     p.add_argument("--adapter", type=Path, default=None,
                    help="an MTP adapter folder to use instead of the shipped one (from `mtp-edge distill`)")
@@ -47,10 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     model = MTPModel(found.path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
                      n_gpu_layers=args.n_gpu_layers)
-    k_max = args.k_max if found.trained else None
-    if found.trained and k_max in (None, "auto"):
+    # Default "auto", as chat and serve: masks only where this machine's measured pass costs say they pay.
+    k_max = (args.k_max or "auto") if found.trained else None
+    if k_max == "auto":
         measure_auto_costs(model)
-    mode = f"MTP k_max={k_max or model.default_k_max}, tau={args.tau or model.default_tau:.2f}"
+    mode = f"MTP ConfAdapt k_max={k_max}, tau={args.tau or model.default_tau:.2f}"
     print(f"{demo.MODEL_NAME if found.trained else 'SmolLM2-135M-Instruct (untrained base)'}: {found.path}")
     print(f"Each prompt: plain decoding (k_max=1), then {mode if found.trained else 'no MTP run'}; "
           f"{args.max_tokens} tokens at most.\n")
@@ -64,5 +66,10 @@ def run(args: argparse.Namespace) -> int:
                         on_row=show)
     print(demo.format_table(rows))
     print("\ntok/s: generated tokens / (prefill + decode time); agreement: MTP tokens equal to plain greedy's.")
+    if found.trained:
+        print(f"MTP pays where a pass of several tokens costs about as much as one (GPUs, Apple silicon, larger "
+              f"models);\non a CPU a model this small pays nearly per token, so `auto` adds few masks. "
+              f"`--k-max {model.metadata.k_max}` shows the\ntrained model's full multi-token passes and what they "
+              f"cost here.")
     model.close()
     return 0
