@@ -1,9 +1,9 @@
 """Per-pass overhead of the decode loop: time per pass beyond llama_decode itself, before and after.
 
 The loop's stats split decode time into time inside llama_decode and the rest (top-1 and probability per row,
-acceptance, KV rollback, bookkeeping). `--baseline-core` loads a second build of `mtp_edge._core` (e.g. the
-previous commit's, built with the same llama_decode timer) and runs it on the same model, prompts and threads,
-interleaved, so the two columns compare loop overhead only. Median over repeats; threads fixed.
+acceptance, KV rollback, bookkeeping). `--baseline-core` runs a second build of `mtp_edge._core` (e.g. the
+previous commit's, built with the same llama_decode timer) on the same model, prompts and threads, in worker
+processes alternating round by round with the current build, so the two columns compare loop overhead only. Median over repeats; threads fixed.
 
     python benchmarks/bench_pass_overhead.py [-m MODEL] [--threads 2] [--repeats 5] [--max-tokens 64]
         [--baseline-core /tmp/old_ext/build/_core.cpython-311-x86_64-linux-gnu.so] [--json OUT]
@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import json
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,28 +34,25 @@ CONFIGS = [
     ("confadapt k=4 tau=0.5", dict(k_max=4, tau=0.5)),
     ("confadapt k=4, no agreement rows", dict(k_max=4, tau=0.5, track_agreement=False)),
 ]
-PARAM_FIELDS = ("mode", "k_max", "tau", "mask_id", "mask_range", "max_tokens", "stop_ids", "track_agreement",
-                "pass_cost", "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed",
-                "trace")
 
 
-def load_core(path: str):
-    """Another build of the extension, loaded under its own module name (PyInit__core)."""
-    spec = importlib.util.spec_from_file_location("_core", path)
+def use_core(path: str) -> None:
+    """Make `import mtp_edge` use another build of the extension (before mtp_edge is first imported).
+
+    Two builds cannot share one process (both register the same C++ types), so each build runs in its own
+    worker process and the parent interleaves them round by round.
+    """
+    spec = importlib.util.spec_from_file_location("mtp_edge._core", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    sys.modules["mtp_edge._core"] = module
 
 
-def run_once(model, decoder, core, tokens: list[int], max_tokens: int, options: dict) -> dict:
-    """One generation through `decoder`; per decode pass: loop ms, llama_decode ms."""
-    params = model._params(max_tokens, options)
-    if core is not None:  # copy into the other build's parameter type
-        other = core.DecodeParams()
-        for name in PARAM_FIELDS:
-            setattr(other, name, getattr(params, name))
-        params = other
-    decoder.begin(tokens, 0, params)
+def run_once(model, tokens: list[int], max_tokens: int, options: dict) -> dict:
+    """One generation; per decode pass: loop ms, llama_decode ms."""
+    decoder = model._decoder
+    decoder.clear_cache()
+    decoder.begin(tokens, 0, model._params(max_tokens, options))
     decoder.run()
     s = decoder.stats
     passes = s["passes"] - 1  # the prefill pass is timed separately
@@ -64,39 +62,54 @@ def run_once(model, decoder, core, tokens: list[int], max_tokens: int, options: 
             "eff_k": s["generated"] / s["passes"]}
 
 
-def main() -> int:
+def worker(args) -> int:
+    """One round in this process: every prompt x config once; prints the samples as JSON."""
+    if args.core:
+        use_core(args.core)
     from conftest import STAND_IN_MASK_ID
     from gguf_util import smollm2_gguf
-    from mtp_edge import MTPModel, _core
-    from mtp_edge._abi import context_pointer, libllama_handle
+    from mtp_edge import MTPModel
 
+    path = args.model or str(smollm2_gguf())
+    mask = args.mask_token_id if args.mask_token_id is not None else (None if args.model else STAND_IN_MASK_ID)
+    model = MTPModel(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads, mask_token_id=mask)
+    samples = []
+    for i, prompt in enumerate(PROMPTS):
+        tokens = model.tokenize(model.format_chat([{"role": "user", "content": prompt}]))
+        if i == 0:
+            run_once(model, tokens, 8, dict(k_max=4, tau=0.5))  # warm-up
+        for label, options in CONFIGS:
+            samples.append({"config": label, **run_once(model, tokens, args.max_tokens, options)})
+    print(json.dumps(samples))
+    return 0
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-m", "--model", default=None, help="GGUF (default: SmolLM2-135M-Instruct Q4_1)")
-    ap.add_argument("--mask-token-id", type=int, default=None,
-                    help=f"mask id for a model without one (default {STAND_IN_MASK_ID} on SmolLM2)")
+    ap.add_argument("-m", "--model", default=None, help="GGUF (default: SmolLM2-135M-Instruct Q4_1, stand-in mask)")
+    ap.add_argument("--mask-token-id", type=int, default=None, help="mask id for a model without one")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--baseline-core", default=None, help="a second _core .so to compare against")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--core", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    path = args.model or str(smollm2_gguf())
-    mask = args.mask_token_id if args.mask_token_id is not None else (None if args.model else STAND_IN_MASK_ID)
-
-    model = MTPModel(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads, mask_token_id=mask)
-    builds = {"current": (model._decoder, None)}
-    if args.baseline_core:
-        core = load_core(args.baseline_core)
-        builds["baseline"] = (core.Decoder(libllama_handle(), context_pointer(model.llama)), core)
-    samples: dict[tuple[str, str], list[dict]] = {(c, b): [] for c, _ in CONFIGS for b in builds}
-    for prompt in PROMPTS:
-        tokens = model.tokenize(model.format_chat([{"role": "user", "content": prompt}]))
-        for _ in range(args.repeats):
-            for label, options in CONFIGS:
-                for build, (decoder, core) in builds.items():  # interleaved: drift hits both builds alike
-                    decoder.clear_cache()
-                    samples[(label, build)].append(run_once(model, decoder, core, tokens, args.max_tokens, options))
-    model.reset()
+    if args.worker:
+        return worker(args)
+    builds = {"current": None, **({"baseline": args.baseline_core} if args.baseline_core else {})}
+    common = [sys.executable, __file__, "--worker", "--threads", str(args.threads), "--max-tokens",
+              str(args.max_tokens)] + (["-m", args.model] if args.model else []) + (
+        ["--mask-token-id", str(args.mask_token_id)] if args.mask_token_id is not None else [])
+    samples: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(args.repeats):
+        for build, core in builds.items():  # alternating rounds: drift hits both builds alike
+            cmd = common + (["--core", core] if core else [])
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            for s in json.loads(out.strip().splitlines()[-1]):
+                samples.setdefault((s["config"], build), []).append(s)
+    path = args.model or "SmolLM2-135M-Instruct Q4_1 (stand-in mask)"
     rows = []
     for (label, build), runs in samples.items():
         loop = statistics.median(r["loop_ms"] for r in runs)
@@ -106,7 +119,7 @@ def main() -> int:
                      "overhead_ms_per_pass": over, "overhead_share": over / loop,
                      "eff_k": statistics.median(r["eff_k"] for r in runs)})
     print(f"model {Path(path).name}, threads {args.threads}, {len(PROMPTS)} prompts x {args.repeats} repeats, "
-          f"{args.max_tokens} tokens; medians, unloaded _core compared side by side")
+          f"{args.max_tokens} tokens; medians; builds alternated round by round")
     print(f"{'config':<36}{'build':>10}{'ms/pass':>9}{'llama_decode':>14}{'overhead ms':>13}{'share':>8}{'Eff.k':>7}")
     for r in rows:
         print(f"{r['config']:<36}{r['build']:>10}{r['loop_ms_per_pass']:>9.2f}{r['llama_decode_ms_per_pass']:>14.2f}"

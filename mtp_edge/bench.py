@@ -164,8 +164,14 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
 
 
 # -- runners ---------------------------------------------------------------------------------------------
-def _llama_run(llm, tokens: list[int], max_tokens: int) -> tuple[list[int], float, int]:
-    """Greedy through llama-cpp-python; (tokens, decode tok/s after the first token, llama eval calls)."""
+def _llama_run(llm, tokens: list[int], max_tokens: int, stops: frozenset[int]) -> tuple[list[int], float, int]:
+    """Greedy through llama-cpp-python; (tokens, decode tok/s after the first token, llama eval calls).
+
+    Ends at the same tokens as mtp-edge: the vocab's end-of-generation tokens and the model's stop ids.
+    """
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
     calls = 0
     inner_eval = llm.eval
 
@@ -179,7 +185,7 @@ def _llama_run(llm, tokens: list[int], max_tokens: int) -> tuple[list[int], floa
     t_first = None
     try:
         for tok in llm.generate(tokens, temp=0.0, repeat_penalty=1.0, reset=True):
-            if llm._model.token_is_eog(tok):
+            if tok in stops or llama_cpp.llama_vocab_is_eog(vocab, tok):
                 break
             out.append(tok)
             if t_first is None:
@@ -224,7 +230,7 @@ def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
     model = engines.model
     if mode.mode in ("plain", "prompt_lookup"):
         llm = engines.plain if mode.mode == "plain" else engines.lookup[mode.lookup_tokens]
-        out, tps, calls = _llama_run(llm, tokens, max_tokens)
+        out, tps, calls = _llama_run(llm, tokens, max_tokens, frozenset(model.stop_token_ids))
         agreement = 1.0 if mode.mode == "plain" else _positional_agreement(out, reference or out)
         return Run(out, model.detokenize(out), tps, len(out) / calls if calls else None, agreement)
     result = model.generate(tokens, max_tokens, reuse_cache=False, **mode.options)
@@ -234,15 +240,21 @@ def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
 
 # -- the bench -------------------------------------------------------------------------------------------
 def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_tokens: int = 128, repeats: int = 3,
-          n_ctx: int = 2048, progress: Callable[[str], None] | None = None) -> list[dict]:
-    """Run every mode on every prompt `repeats` times, interleaved; one JSON-ready row per mode."""
+          n_ctx: int = 2048, recalibrate: bool = True, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Run every mode on every prompt `repeats` times, interleaved; one JSON-ready row per mode.
+
+    `recalibrate` measures a fresh quick pass-cost curve for `auto` first (and caches it), so the policy
+    sees the machine as it is during this run rather than a curve cached under other conditions.
+    """
     lookup = sorted({m.lookup_tokens for m in modes if m.mode == "prompt_lookup"})
     engines = open_engines(model, lookup, n_ctx)
     try:
         if any(m.k_max == "auto" for m in modes) and model.is_mtp:
-            from .calibrate import cost_curve_for
+            from .calibrate import calibrate, cost_curve_for
 
-            cost_curve_for(model)  # calibrate now, not inside a timed run
+            if recalibrate:
+                model._cost_curve = calibrate(model, full=False)
+            cost_curve_for(model)  # calibrated now, not inside a timed run
         token_lists = [model.tokenize(model.format_chat([{"role": "user", "content": p.text}])) for p in prompts]
         for mode in modes:  # warm-up: first-use allocations stay out of the timings
             run_mode(engines, mode, token_lists[0], min(8, max_tokens), None)

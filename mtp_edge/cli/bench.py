@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tau-sweep", type=_floats, default=[0.6, 0.8, 0.99], help="extra tau values for auto")
     p.add_argument("--lookup", type=_ints, default=[2, 10], help="prompt-lookup drafted tokens (default 2,10)")
     p.add_argument("--mask-token-id", type=int, default=None, help="mask token for a model without one (testing)")
+    p.add_argument("--cached-curve", action="store_true",
+                   help="use the cached pass-cost curve for auto instead of measuring a fresh one first")
     p.add_argument("--json", default=None, metavar="OUT", help="write the rows (and settings) as JSON")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="speedup against agreement, one point per mode")
 
@@ -48,7 +50,8 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def print_table(rows: list[dict], out=sys.stdout) -> None:
+def print_table(rows: list[dict], out=None) -> None:
+    out = out or sys.stdout  # looked up per call: sys.stdout may be replaced after import
     print(f"{'mode':<30}{'k_max':>6}{'tau':>6}{'Eff.k':>7}{'tok/s':>8}{'speedup':>9}{'agree':>7}{'acc':>6}"
           f"{'=plain':>8}", file=out)
     for r in rows:
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup)
     rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
-                       progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
+                       recalibrate=not args.cached_curve, progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
     title = (f"{Path(args.model).name}, {args.prompts} x{len(prompts)}, {args.threads} threads, "
              f"{args.max_tokens} tokens, median of {args.repeats}")
     print(title)
