@@ -317,7 +317,7 @@ def plot(rows: list[dict], path: str | Path, title: str = "") -> Path:
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xlabel("agreement with plain greedy decoding")
     ax.set_ylabel("decode speedup over plain decoding (x)")
-    ax.set_title(title or "mtp-edge bench")
+    ax.set_title(title or "mtp-edge bench", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
