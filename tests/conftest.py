@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# llama.cpp's OpenMP threads spin while idle. Tests run several llama.cpp users at once (a server process
+# beside the test process, two models side by side), and on 2 cores spinning threads starve the busy ones:
+# measured 30x slower generations. Passive waiting costs a few microseconds per pass instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 from gguf_util import rewrite_gguf, smollm2_gguf
 
 THREADS = 2
