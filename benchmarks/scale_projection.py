@@ -83,7 +83,14 @@ def best_masks(curve: dict[int, float], conditional: list[float], most: int) -> 
 
 
 def extrapolate(c_lo: dict[int, float], c_hi: dict[int, float], lo: int, hi: int, full: int) -> dict[int, float]:
-    return {n: c_lo[n] + (full - lo) * (c_hi[n] - c_lo[n]) / (hi - lo) for n in c_lo}
+    """Per-layer extrapolation to `full` layers, made non-decreasing in n (a bigger pass never costs less;
+    where noise says so, as the policy does with a calibrated curve, the dip is lifted)."""
+    raw = {n: c_lo[n] + (full - lo) * (c_hi[n] - c_lo[n]) / (hi - lo) for n in sorted(c_lo)}
+    out, top = {}, float("-inf")
+    for n, c in raw.items():
+        top = max(top, c)
+        out[n] = top
+    return out
 
 
 # -- measuring -------------------------------------------------------------------------------------------
