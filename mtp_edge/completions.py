@@ -64,11 +64,14 @@ def create_completion(model: MTPModel, prompt: str, *, stream: bool = False, **k
 
     if stream:
         def events() -> Iterator[dict[str, Any]]:
-            for piece in pieces:
-                yield chunk(piece, None)
-            last = chunk("", _finish_reason(model._stream_stop_reason))
-            last["usage"] = _usage(model)
-            yield last
+            try:
+                for piece in pieces:
+                    yield chunk(piece, None)
+                last = chunk("", _finish_reason(model._stream_stop_reason))
+                last["usage"] = _usage(model)
+                yield last
+            finally:
+                pieces.close()  # release the model now, even if the consumer stops early
 
         return events()
     text = "".join(pieces)
@@ -88,14 +91,17 @@ def create_chat_completion(model: MTPModel, messages: list[dict[str, str]], *, s
     if stream:
         def events() -> Iterator[dict[str, Any]]:
             base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": name}
-            yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "logprobs": None,
-                                        "finish_reason": None}]}
-            for piece in pieces:
-                yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "logprobs": None,
+            try:
+                yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "logprobs": None,
                                             "finish_reason": None}]}
-            yield {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
-                                        "finish_reason": _finish_reason(model._stream_stop_reason)}],
-                   "usage": _usage(model)}
+                for piece in pieces:
+                    yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "logprobs": None,
+                                                "finish_reason": None}]}
+                yield {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                            "finish_reason": _finish_reason(model._stream_stop_reason)}],
+                       "usage": _usage(model)}
+            finally:
+                pieces.close()  # release the model now, even if the consumer stops early
 
         return events()
     text = "".join(pieces)

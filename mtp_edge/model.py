@@ -108,8 +108,11 @@ def _partial_stop_len(text: str, stops: Sequence[str]) -> int:
     return best
 
 
-def _stats(raw: dict, greedy: bool) -> GenerationStats:
+def _stats(raw: dict, greedy: bool, stopped: bool) -> GenerationStats:
     tokens, passes = raw["generated"], raw["passes"]
+    # The stop token a pass produced is not emitted, but it was predicted: Eff. k counts it, so that a
+    # last pass that only produced the end token does not pull tokens per pass below 1.
+    produced = tokens + (1 if stopped else 0)
     ntp_tokens = tokens - raw["mask_tokens"]
     checked, agreed = raw["checked"], raw["agreed"]
     # At temperature 0 a first-row token is plain greedy's choice by construction.
@@ -122,7 +125,7 @@ def _stats(raw: dict, greedy: bool) -> GenerationStats:
         reused_tokens=raw["reused_tokens"],
         tokens=tokens,
         passes=passes,
-        eff_k=tokens / passes if passes else 0.0,
+        eff_k=produced / passes if passes else 0.0,
         accept_hist=list(raw["accept_hist"]),
         masks_hist=list(raw["masks_hist"]),
         prefill_s=raw["prefill_s"],
@@ -255,6 +258,11 @@ class MTPModel:
         return format_messages(self, messages)
 
     # -- generation --------------------------------------------------------------------------------
+    def check_options(self, max_tokens: int = 256, **options) -> None:
+        """Raise ValueError/TypeError now for options that generate/stream would refuse (e.g. before a
+        server starts streaming a response)."""
+        self._params(max_tokens, options)
+
     def _params(self, max_tokens: int, options: dict):
         unknown = set(options) - set(DECODE_OPTIONS)
         if unknown:
@@ -342,7 +350,7 @@ class MTPModel:
 
     def last_stats(self) -> GenerationStats:
         """Stats of the most recent generation (also of one stopped early)."""
-        return _stats(self._decoder.stats, getattr(self, "_greedy", True))
+        return _stats(self._decoder.stats, getattr(self, "_greedy", True), self._decoder.stop_reason == "stop")
 
     @property
     def last_stop_reason(self) -> str:
