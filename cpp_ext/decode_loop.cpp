@@ -211,6 +211,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     pending_from_mask_.assign(pending_.size(), 0);
     proposals_.clear();
     proposal_q_.clear();
+    proposal_masks_ = 0;
     if (sampler_ != nullptr) {
         for (int32_t t : prompt) api_.sampler_accept(sampler_, t);  // prompt tokens count for repeat penalty
     }
@@ -493,7 +494,9 @@ int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out
     for (int i = 0; i < n_prop; ++i) bump(stats_.proposed_at, i);
     for (int i = 0; i < verified; ++i) bump(stats_.accepted_at, i);
     stats_.accepted_at.resize(stats_.proposed_at.size(), 0);
-    if (n_prop > 0) acceptance_.record(n_prop, verified);
+    // The estimate judges masks by the tokens they finally gave: those proposed by the last pass's masks and
+    // verified now (a mask below tau, or one after an unverified proposal, gave none).
+    if (proposal_masks_ > 0) acceptance_.record(proposal_masks_, verified);
 
     out.assign(proposals_.begin(), proposals_.begin() + verified);
     out.push_back(next);
@@ -517,6 +520,8 @@ int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out
             }
         }
     }
+    if (masks > 0 && new_proposals.empty()) acceptance_.record(masks, 0);  // these masks gave nothing
+    proposal_masks_ = new_proposals.empty() ? 0 : masks;
     proposals_ = std::move(new_proposals);
     proposal_q_ = std::move(new_q);
     return verified;

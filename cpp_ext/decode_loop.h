@@ -140,6 +140,7 @@ private:
     std::vector<char> pending_from_mask_;
     std::vector<int32_t> proposals_;     // lossless: proposed, not yet verified or emitted
     std::vector<std::vector<float>> proposal_q_;  // lossless sampling: proposal distributions
+    int proposal_masks_ = 0;             // lossless: masks appended by the pass that made proposals_
     bool prefilling_ = false, done_ = true;
     std::string stop_reason_;
     int pass_index_ = 0;
