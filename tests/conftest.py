@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 # beside the test process, two models side by side), and on 2 cores spinning threads starve the busy ones:
 # measured 30x slower generations. Passive waiting costs a few microseconds per pass instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# Calibration curves and demo builds go to a throwaway cache, not the user's.
+os.environ.setdefault("MTP_EDGE_CACHE", tempfile.mkdtemp(prefix="mtp-edge-test-cache-"))
 
 from gguf_util import rewrite_gguf, smollm2_gguf
 
