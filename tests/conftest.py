@@ -89,3 +89,13 @@ PROMPTS = [
     "def fibonacci(n):",
     "Explain in one sentence why the sky is blue.",
 ]
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny torch models: one thread is 5-10x faster than two on a busy 2-core machine (no oversubscription)."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -14,13 +14,7 @@ from mtp_edge.distill.data import encode_examples, load_jsonl, prompt_ids  # noq
 from mtp_edge.distill.tiny import tiny_tokenizer  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is 5-10x faster than two on a busy CI machine (no thread oversubscription)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_missing_file(tmp_path):

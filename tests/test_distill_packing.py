@@ -13,13 +13,7 @@ from mtp_edge.distill.packing import (PAD, REAL, build_block_mask, pack_regions,
 from mtp_edge.distill.tiny import tiny_llama  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is 5-10x faster than two on a busy CI machine (no thread oversubscription)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 V, MASK, PAD_ID = 40, 39, 0

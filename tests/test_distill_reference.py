@@ -12,13 +12,7 @@ from mtp_edge.distill.reference import confadapt_accept, decode_batch, reference
 from mtp_edge.distill.tiny import tiny_llama  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is 5-10x faster than two on a busy CI machine (no thread oversubscription)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 V, MASK, STOP = 48, 47, 2

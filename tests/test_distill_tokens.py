@@ -16,13 +16,7 @@ from mtp_edge.distill.tiny import tiny_llama, tiny_tokenizer  # noqa: E402
 from mtp_edge.distill.tokens import MASK_TOKENS, MtpConfig, add_mask_tokens, init_new_rows  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is 5-10x faster than two on a busy CI machine (no thread oversubscription)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_new_rows_follow_the_embedding_statistics():

@@ -21,13 +21,7 @@ from mtp_edge.distill.tiny import make_tiny_checkpoint, tiny_llama, tiny_records
 from mtp_edge.distill.train import TrainConfig, train  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is 5-10x faster than two on a busy CI machine (no thread oversubscription)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 V, MASK, PAD_ID = 40, 39, 0
