@@ -52,14 +52,18 @@ def free_port() -> int:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """Environment for `mtp-edge` subprocesses: unbuffered, no colours, the working tree importable."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1", TERM="dumb", **extra)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
+    """Environment for `mtp-edge` subprocesses: unbuffered, no colours. They import the installed package,
+    never the checkout (whose mtp_edge/ has no compiled _core and no convert/ mapped in)."""
+    return dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1", TERM="dumb", **extra)
 
 
 def mtp_edge_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mtp_edge", *args]
+    """The installed `mtp-edge` script (as users run it); `python -m mtp_edge` would put the current folder,
+    maybe the checkout, first on sys.path."""
+    script = Path(sys.executable).with_name("mtp-edge")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-P", "-m", "mtp_edge", *args]
 
 
 def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, poll: float = 0.2):
