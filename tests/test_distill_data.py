@@ -55,3 +55,14 @@ def test_cli_refuses_to_overwrite_a_run(tmp_path):
     args = parser.parse_args(["--base", "x", "--data", "y", "--out", str(tmp_path / "out"), "--k-max", "4"])
     with pytest.raises(ValueError, match="--resume"):
         cli.run(args)
+
+
+def test_user_turn_prefix_is_the_template_up_to_the_users_words():
+    from mtp_edge.distill.data import user_turn_prefix
+    from mtp_edge.distill.tiny import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    prefix = user_turn_prefix(tok)
+    assert tok.decode(prefix) == "<|im_start|> user"
+    full = tok.apply_chat_template([{"role": "user", "content": "w1 w2"}], tokenize=False)
+    assert tok(full, add_special_tokens=False)["input_ids"][:len(prefix)] == prefix

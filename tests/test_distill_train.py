@@ -113,3 +113,60 @@ def test_resume_continues_the_same_run(tmp_path, lora_rank):
     assert len(full) == len(resumed) == 6
     assert resumed == pytest.approx(full, rel=1e-5, abs=1e-6)
     assert len(set(full)) > 1  # the run actually moved
+
+
+def test_ntp_weight_scales_row_0_against_the_mask_rows():
+    from mtp_edge.distill.objective import distill_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 2, 4, V, generator=g)
+    targets = torch.randint(0, V, (3, 2, 4), generator=g)
+    per_row = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction="none").reshape(3, 2, 4)
+    per_row = per_row.mean(dim=(0, 1))
+    plain = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+    torch.testing.assert_close(distill_loss(logits, targets), plain)  # weight 1 is the paper's plain mean
+    torch.testing.assert_close(distill_loss(logits, targets, 5.0), (5 * per_row[0] + per_row[1:].sum()) / 8)
+
+
+def _tiny_run(tmp_path, out, **kw):
+    base = tmp_path / "base"
+    if not base.exists():  # small embeddings: near-uniform sampling, so self-prompted requests end in time
+        make_tiny_checkpoint(base, seed=4, embed_std=0.05)
+    data = tmp_path / "data.jsonl"
+    if not data.exists():
+        save_jsonl(data, tiny_records(24, seed=1))
+    cfg = dict(base=str(base), data=str(data), out=str(tmp_path / out), k_max=4, steps=4, seq_len=40, regions=3,
+               lr=3e-3, warmup=1, batch=4, save_every=4, log_every=1, lora_rank=4, device="cpu")
+    cfg.update(kw)
+    return train(TrainConfig(**cfg), log=lambda m: None, progress=False)
+
+
+def test_init_adapter_starts_from_the_saved_weights_and_rejects_another_rank(tmp_path):
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    first = _tiny_run(tmp_path, "a")
+    saved = load_file(str(tmp_path / "a" / "model" / "adapter_model.safetensors"))
+    env = _tiny_run(tmp_path, "b", init_adapter=str(tmp_path / "a" / "model"), lr=1e-12, steps=1)["env"]
+    now = get_peft_model_state_dict(env["student"], save_embedding_layers=False)
+    assert set(now) == set(saved)
+    for key, tensor in saved.items():  # lr ~0: still the warm-start weights (saved in fp16)
+        torch.testing.assert_close(now[key].half(), tensor, atol=1e-3, rtol=0)
+    mask = env["mask_ids"][0]
+    torch.testing.assert_close(env["student"].get_input_embeddings().weight[mask],
+                               first["env"]["student"].get_input_embeddings().weight[mask], atol=1e-6, rtol=0)
+    assert any(t.abs().sum() > 0 for k, t in saved.items() if "lora_B" in k)  # run a moved off LoRA's zero init
+    with pytest.raises(ValueError, match="same --lora-rank"):
+        _tiny_run(tmp_path, "c", init_adapter=str(tmp_path / "a" / "model"), lora_rank=8, steps=1)
+
+
+def test_self_prompt_adds_teacher_written_requests_with_answers(tmp_path):
+    from mtp_edge.distill.data import load_jsonl
+
+    env = _tiny_run(tmp_path, "sp", self_prompts=16, prompt_max_new_tokens=48, gen_max_new_tokens=12,
+                    steps=1)["env"]
+    records = load_jsonl(tmp_path / "sp" / "self_prompted.jsonl")
+    assert records and all(r["source"] == "self-prompt" and r["answer"].strip() for r in records)
+    assert len({r["question"] for r in records}) == len(records)
+    assert all(len(r["question"].split()) >= 3 for r in records)
+    assert 24 < len(env["examples"]) <= 24 + len(records)  # a request too long for --seq-len 40 is dropped

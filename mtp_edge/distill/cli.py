@@ -11,7 +11,8 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--base", required=True, help="checkpoint folder, hub repo id, or GGUF file (dequantized)")
-    a("--data", required=True, help="jsonl with question/answer fields (answers optional with --self-generate)")
+    a("--data", required=True, nargs="+",
+      help="jsonl file(s) with question/answer fields (answers optional with --self-generate)")
     a("--out", required=True, help="output folder: checkpoint/, teacher answers, metrics, model/ (the result)")
     a("--k-max", type=int, default=16, help="largest k drawn per step (uniform in [2, k-max]); written to mtp_config")
     a("--steps", type=int, default=1000)
@@ -29,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--log-every", type=int, default=10)
     a("--time-limit", type=float, default=None, help="stop training after this many seconds (then save)")
     a("--self-generate", action="store_true", help="train on the teacher's own greedy answers")
+    a("--self-prompt", type=int, default=0, metavar="N",
+      help="the teacher also writes N user requests (Magpie: sampled after the chat template's user prefix) "
+           "and answers them; broadens the data beyond --data")
+    a("--prompt-max-new-tokens", type=int, default=128, help="longest self-prompted request")
+    a("--ntp-weight", type=float, default=1.0,
+      help="loss weight of the plain next-token row against each mask row (1 = the paper's mean)")
+    a("--init-adapter", default=None, help="start from this adapter folder's LoRA weights and mask rows "
+                                           "(fresh optimiser; same --lora-rank)")
     a("--gen-max-new-tokens", type=int, default=256)
     a("--gen-batch", type=int, default=256)
     a("--max-examples", type=int, default=None, help="use only the first N records")
@@ -38,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--device", default=None, help="cuda or cpu (default: cuda when available)")
     a("--eval-data", default=None, help="after training, evaluate on this GSM8K-style jsonl (paper table)")
     a("--eval-n", type=int, default=100)
+    a("--eval-settings", choices=["paper", "headline"], default="paper",
+      help="paper: the full table; headline: original/MTP k=1 and ConfAdapt 0.9/0.8 only")
     a("--eval-max-tokens", type=int, default=256)
     a("--no-progress", action="store_true")
 
@@ -53,13 +64,21 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--k-max must be >= 2 (k = 1 is plain next-token training)")
     if args.regions < 1 or args.batch < 1 or args.steps < 1:
         raise ValueError("--regions, --batch and --steps must be >= 1")
-    cfg = TrainConfig(base=args.base, data=args.data, out=args.out, k_max=args.k_max, steps=args.steps,
+    if args.ntp_weight <= 0:
+        raise ValueError("--ntp-weight must be > 0")
+    if args.init_adapter and not args.lora_rank:
+        raise ValueError("--init-adapter needs --lora-rank (the rank of the adapter it starts from)")
+    if args.self_prompt < 0:
+        raise ValueError("--self-prompt must be >= 0")
+    cfg = TrainConfig(base=args.base, data=args.data[0] if len(args.data) == 1 else args.data, out=args.out, k_max=args.k_max, steps=args.steps,
                       lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, seq_len=args.seq_len,
                       regions=args.regions, lr=args.lr, warmup=args.warmup, batch=args.batch, seed=args.seed,
                       save_every=args.save_every, log_every=args.log_every, time_limit=args.time_limit,
                       self_generate=args.self_generate, gen_max_new_tokens=args.gen_max_new_tokens,
                       gen_batch=args.gen_batch, prompt_format=args.prompt_format, tau=args.tau, device=args.device,
-                      max_examples=args.max_examples, resume=args.resume)
+                      max_examples=args.max_examples, resume=args.resume, ntp_weight=args.ntp_weight,
+                      init_adapter=args.init_adapter, self_prompts=args.self_prompt,
+                      prompt_max_new_tokens=args.prompt_max_new_tokens)
     if not args.resume and (Path(args.out) / "checkpoint").exists():
         raise ValueError(f"{args.out} already holds a run: pass --resume to continue it or choose a new --out")
     (Path(args.out)).mkdir(parents=True, exist_ok=True)
@@ -68,14 +87,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"distill: wrote {Path(args.out) / 'model'}")
     if args.eval_data:
         from mtp_edge.distill.data import load_jsonl
-        from mtp_edge.distill.evaluate import evaluate_model, markdown_table
+        from mtp_edge.distill.evaluate import SETTINGS, evaluate_model, markdown_table
 
         env = summary["env"]
         records = load_jsonl(args.eval_data)[:args.eval_n]
         ctx = env["student"].disable_adapter if args.lora_rank else None
         stops = env["mtp"].stop_token_ids
         rows = evaluate_model(env["student"], env["tokenizer"], records, env["mask_ids"][0], stops, args.k_max,
-                              args.eval_max_tokens, 128, args.prompt_format, ctx)
+                              args.eval_max_tokens, 128, args.prompt_format, ctx,
+                              settings=SETTINGS[args.eval_settings](args.k_max))
         table = markdown_table(rows)
         print(table)
         (Path(args.out) / "eval.md").write_text(table + "\n")

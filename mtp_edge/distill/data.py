@@ -102,5 +102,55 @@ def self_generate(model, tokenizer, questions: list[str], prompt_format: str, ma
     return answers
 
 
+def user_turn_prefix(tokenizer) -> list[int]:
+    """The chat template's ids up to where the user's words begin (system turn included, if the template adds one).
+
+    Fed alone to an instruction-tuned model, this prefix makes it write a user request: the Magpie recipe
+    (Xu et al. 2024) for drawing prompts from the model's own distribution without any data set.
+    """
+    sentinel = "\u2063mtp-edge-sentinel\u2063"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": sentinel}], tokenize=False,
+                                         add_generation_prompt=False)
+    if sentinel not in text:
+        raise ValueError("the chat template does not place the user's message verbatim: --self-prompt needs a "
+                         "chat model")
+    return tokenizer(text[:text.index(sentinel)], add_special_tokens=False)["input_ids"]
+
+
+@torch.no_grad()
+def self_prompt(model, tokenizer, n: int, max_new_tokens: int, batch_size: int, stop_ids: list[int], seed: int,
+                log=print) -> list[str]:
+    """`n` distinct user requests sampled from the model itself (temperature 1) after the user-turn prefix.
+
+    Requests the model did not finish within `max_new_tokens`, shorter than three words or repeated are dropped,
+    so fewer than `n` may come back.
+    """
+    device = next(model.parameters()).device
+    prefix = torch.tensor([user_turn_prefix(tokenizer)], device=device)
+    torch.manual_seed(seed)
+    seen: set[str] = set()
+    prompts: list[str] = []
+    was_training = model.training
+    model.eval()
+    t0 = time.time()
+    for s in range(0, n, batch_size):
+        rows = min(batch_size, n - s)
+        ids = prefix.expand(rows, -1)
+        gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.0,
+                             top_p=1.0, top_k=0, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
+                             pad_token_id=tokenizer.pad_token_id)
+        for row in gen[:, ids.shape[1]:].tolist():
+            cut = next((j for j, t in enumerate(row) if t in stop_ids), None)
+            if cut is None:
+                continue  # unfinished request
+            text = tokenizer.decode(row[:cut], skip_special_tokens=True).strip()
+            if len(text.split()) >= 3 and text not in seen:
+                seen.add(text)
+                prompts.append(text)
+        log(f"self-prompt: {len(prompts)} requests kept from {s + rows} drawn, {time.time() - t0:.0f} s")
+    model.train(was_training)
+    return prompts
+
+
 def save_jsonl(path: str | Path, records: list[dict]) -> None:
     Path(path).write_text("".join(json.dumps(r) + "\n" for r in records))

@@ -82,6 +82,16 @@ def paper_settings(k_max: int) -> list[tuple[str, int, float, bool, bool]]:
     return rows
 
 
+def headline_settings(k_max: int) -> list[tuple[str, int, float, bool, bool]]:
+    """The rows a target is read from: original and MTP at k=1, ConfAdapt at tau 0.9 and 0.8."""
+    keep = ("original model, k=1", "MTP static k=1", f"ConfAdapt tau=0.9 (k_max={k_max})",
+            f"ConfAdapt tau=0.8 (k_max={k_max})")
+    return [s for s in paper_settings(k_max) if s[0] in keep]
+
+
+SETTINGS = {"paper": paper_settings, "headline": headline_settings}
+
+
 def markdown_table(rows: list[SettingResult]) -> str:
     lines = ["| setting | GSM8K acc | Eff. k | agreement | tokens | passes |", "|---|---|---|---|---|---|"]
     for r in rows:

@@ -116,6 +116,39 @@ def save_adapter_folder(peft_model, mask_ids: list[int], mtp: MtpConfig, out: st
     return out
 
 
+def warm_start_from_adapter(peft_model, mask_ids: list[int], adapter_dir: str | Path) -> None:
+    """Copy a saved adapter's LoRA weights and mask rows into a fresh LoRA of the same rank (`--init-adapter`).
+
+    Training continues from those weights with a new optimiser: this is how a run is carried across machines
+    that cannot hold the full optimiser state (the adapter is a fifth of it).
+    """
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    adapter_dir = Path(adapter_dir)
+    for name in (ADAPTER_WEIGHTS, TOKENS_WEIGHTS):
+        if not (adapter_dir / name).is_file():
+            raise FileNotFoundError(f"--init-adapter {adapter_dir}: {name} missing; pass a folder written by "
+                                    "`mtp-edge distill --lora-rank`")
+    saved = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+    from peft import get_peft_model_state_dict
+
+    current = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
+    for key, tensor in current.items():
+        if key not in saved or saved[key].shape != tensor.shape:
+            got = "missing" if key not in saved else tuple(saved[key].shape)
+            raise ValueError(f"--init-adapter {adapter_dir}: {key} is {got}, this run needs {tuple(tensor.shape)}; "
+                             "use the same --lora-rank and base as the run that wrote it")
+    set_peft_model_state_dict(peft_model, {k: saved[k] for k in current})
+    rows = load_file(str(adapter_dir / TOKENS_WEIGHTS))
+    if rows["token_ids"].tolist() != list(mask_ids):
+        raise ValueError(f"--init-adapter {adapter_dir}: mask token ids {rows['token_ids'].tolist()[:3]}... differ "
+                         f"from this base's {list(mask_ids)[:3]}...")
+    with torch.no_grad():
+        emb = peft_model.get_input_embeddings().weight
+        emb[mask_ids] = rows["embed_rows"].to(emb.device, emb.dtype)
+
+
 def load_adapter(model, tokenizer, adapter_dir: str | Path):
     """Base `model` + adapter folder -> PeftModel with the mask rows in place (for evaluation)."""
     from peft import PeftModel

@@ -57,9 +57,18 @@ def teacher_input(batch: PackedBatch, student_tokens: torch.Tensor) -> torch.Ten
     return ids
 
 
-def distill_loss(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Token-wise cross-entropy of the student's rows against the teacher's argmax ("hard teacher")."""
-    return F.cross_entropy(student_logits.reshape(-1, student_logits.shape[-1]), targets.reshape(-1))
+def distill_loss(student_logits: torch.Tensor, targets: torch.Tensor, ntp_weight: float = 1.0) -> torch.Tensor:
+    """Cross-entropy of the student's rows against the teacher's argmax ("hard teacher").
+
+    `ntp_weight` scales row 0 (the plain next-token row) against each mask row; 1.0 is the paper's plain mean.
+    A larger weight keeps the model's own next-token choices (and so the verifier of lossless mode) closer to the
+    teacher's while the shared weights learn the mask rows.
+    """
+    per_row = F.cross_entropy(student_logits.reshape(-1, student_logits.shape[-1]), targets.reshape(-1),
+                              reduction="none").reshape(targets.shape).mean(dim=(0, 1))  # [k]
+    weights = torch.ones_like(per_row)
+    weights[0] = ntp_weight
+    return (per_row * weights).sum() / weights.sum()
 
 
 def acceptance_by_row(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -68,7 +77,7 @@ def acceptance_by_row(student_logits: torch.Tensor, targets: torch.Tensor) -> to
 
 
 def distill_step(student, teacher, batch: PackedBatch, n_base_vocab: int, autocast_dtype: torch.dtype | None,
-                 teacher_ctx=None) -> StepOutput:
+                 teacher_ctx=None, ntp_weight: float = 1.0) -> StepOutput:
     """One student pass + one frozen-teacher pass on a packed batch; returns the loss (not yet backpropagated).
 
     `teacher` is a separate frozen model (full fine-tuning) or the student itself with `teacher_ctx` a
@@ -89,6 +98,6 @@ def distill_step(student, teacher, batch: PackedBatch, n_base_vocab: int, autoca
             t_hidden = readout_hidden(teacher, t_ids, batch, mask)
             t_logits = readout_logits(teacher, t_hidden)
         targets = t_logits[..., :n_base_vocab].argmax(-1)
-    loss = distill_loss(s_logits, targets)
+    loss = distill_loss(s_logits, targets, ntp_weight)
     return StepOutput(loss=loss, match=acceptance_by_row(s_logits.detach(), targets), student_logits=s_logits,
                       targets=targets)

@@ -23,8 +23,11 @@ def tiny_tokenizer(n_words: int = 56):
     return tok
 
 
-def tiny_llama(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int = 32):
-    """A random LlamaForCausalLM (tied embeddings, GQA, SDPA) small enough for CPU tests."""
+def tiny_llama(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int = 32, embed_std: float = 1.0):
+    """A random LlamaForCausalLM (tied embeddings, GQA, SDPA) small enough for CPU tests.
+
+    `embed_std` 1.0 gives peaked logits (argmaxes mean something); a small one gives near-uniform sampling.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -36,15 +39,15 @@ def tiny_llama(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int = 32
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg)
     with torch.no_grad():  # larger logits than the default init: argmaxes then mean something
-        model.get_input_embeddings().weight.normal_(0, 1.0)
+        model.get_input_embeddings().weight.normal_(0, embed_std)
     return model
 
 
-def make_tiny_checkpoint(folder: str | Path, seed: int = 0) -> Path:
+def make_tiny_checkpoint(folder: str | Path, seed: int = 0, embed_std: float = 1.0) -> Path:
     """Write a tiny random Llama + tokenizer as a Hugging Face folder; returns the folder."""
     folder = Path(folder)
     tok = tiny_tokenizer()
-    model = tiny_llama(len(tok), seed)
+    model = tiny_llama(len(tok), seed, embed_std=embed_std)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

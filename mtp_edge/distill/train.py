@@ -11,15 +11,17 @@ from pathlib import Path
 
 import torch
 
-from mtp_edge.distill.data import Example, encode_examples, load_jsonl, save_jsonl, self_generate
-from mtp_edge.distill.modeling import (load_base, make_lora, restrict_grad_to_rows, save_adapter_folder,
-                                       save_checkpoint_folder, stop_token_ids)
+from mtp_edge.distill.data import (Example, encode_examples, load_jsonl, save_jsonl, self_generate,
+                                   self_prompt)
+from mtp_edge.distill.modeling import (load_base, make_lora, save_adapter_folder, save_checkpoint_folder,
+                                       stop_token_ids, warm_start_from_adapter)
 from mtp_edge.distill.objective import distill_step
 from mtp_edge.distill.packing import PackedBatch, pack_regions, sample_region_starts
 from mtp_edge.distill.tokens import MtpConfig, add_mask_tokens
 
 STATE_FILE = "trainer_state.pt"
 TEACHER_ANSWERS = "teacher_answers.jsonl"
+SELF_PROMPTED = "self_prompted.jsonl"
 
 
 @dataclass
@@ -27,7 +29,7 @@ class TrainConfig:
     """Everything that defines a run; saved with checkpoints so that --resume continues the same run."""
 
     base: str
-    data: str
+    data: str | list[str]  # one jsonl file or several (concatenated)
     out: str
     k_max: int = 16
     k_min: int = 2
@@ -52,6 +54,10 @@ class TrainConfig:
     device: str | None = None
     max_examples: int | None = None
     resume: bool = False
+    ntp_weight: float = 1.0  # loss weight of row 0 (plain next token) against each mask row
+    init_adapter: str | None = None  # warm start: LoRA weights + mask rows of an earlier run
+    self_prompts: int = 0  # Magpie: the teacher also writes this many user requests (and answers them)
+    prompt_max_new_tokens: int = 128
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -100,20 +106,24 @@ def prepare(cfg: TrainConfig, log=print):
     model, tok = load_base(cfg.base, torch.float32, device)
     stops = stop_token_ids(tok)
     amp_dtype = torch.bfloat16 if device.type == "cuda" else None
-    records = load_jsonl(cfg.data, require_answer=not cfg.self_generate)
+    records = [r for f in ([cfg.data] if isinstance(cfg.data, str) else cfg.data)
+               for r in load_jsonl(f, require_answer=not cfg.self_generate)]
     if cfg.max_examples:
         records = records[:cfg.max_examples]
+    amp = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else _null
     if cfg.self_generate:
         cache = out / TEACHER_ANSWERS
         if cache.is_file():
             records = load_jsonl(cache)
             log(f"self-generate: reusing {len(records)} teacher answers from {cache}")
         else:
-            with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else _null():
+            with amp():
                 answers = self_generate(model, tok, [r["question"] for r in records], cfg.prompt_format,
                                         cfg.gen_max_new_tokens, cfg.gen_batch, stops, log)
             records = [{**r, "answer": a, "gold": r.get("answer", "")} for r, a in zip(records, answers)]
             save_jsonl(cache, records)
+    if cfg.self_prompts:
+        records += self_prompted_records(model, tok, cfg, stops, amp, log)
     stop_id = tok.convert_tokens_to_ids("<|im_end|>") if cfg.prompt_format == "chat" and "<|im_end|>" in \
         tok.get_vocab() else tok.eos_token_id
     examples = encode_examples(tok, records, cfg.prompt_format, stop_id, cfg.seq_len)
@@ -122,6 +132,9 @@ def prepare(cfg: TrainConfig, log=print):
     n_base_vocab = min(mask_ids)
     if cfg.lora_rank:
         student = make_lora(model, cfg.lora_rank, cfg.lora_alpha, mask_ids[:1])
+        if cfg.init_adapter:
+            warm_start_from_adapter(student, mask_ids, cfg.init_adapter)
+            log(f"warm start from {cfg.init_adapter}")
         teacher, teacher_ctx = student, student.disable_adapter
     else:
         teacher = copy.deepcopy(model).eval().requires_grad_(False)
@@ -131,6 +144,29 @@ def prepare(cfg: TrainConfig, log=print):
     mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops)
     return dict(device=device, student=student, teacher=teacher, teacher_ctx=teacher_ctx, tokenizer=tok,
                 examples=examples, mask_ids=mask_ids, n_base_vocab=n_base_vocab, amp_dtype=amp_dtype, mtp=mtp)
+
+
+def self_prompted_records(model, tok, cfg: TrainConfig, stops: list[int], amp, log=print) -> list[dict]:
+    """Requests the teacher writes itself (Magpie) with its greedy answers; cached in OUT/self_prompted.jsonl."""
+    if cfg.prompt_format != "chat":
+        raise ValueError("--self-prompt needs --prompt-format chat (the requests are drawn from the chat template)")
+    cache = Path(cfg.out) / SELF_PROMPTED
+    if cache.is_file():
+        records = load_jsonl(cache)
+        log(f"self-prompt: reusing {len(records)} requests and answers from {cache}")
+        return records
+    with amp():
+        prompts = self_prompt(model, tok, cfg.self_prompts, cfg.prompt_max_new_tokens, cfg.gen_batch, stops,
+                              cfg.seed, log)
+        answers = self_generate(model, tok, prompts, cfg.prompt_format, cfg.gen_max_new_tokens, cfg.gen_batch,
+                                stops, log)
+    records = [{"question": p, "answer": a, "source": "self-prompt"} for p, a in zip(prompts, answers) if a.strip()]
+    if not records:
+        raise ValueError(f"--self-prompt {cfg.self_prompts}: the teacher finished no request within "
+                         f"{cfg.prompt_max_new_tokens} tokens; raise --prompt-max-new-tokens")
+    log(f"self-prompt: {len(records)} requests with answers")
+    save_jsonl(cache, records)
+    return records
 
 
 def _null():
@@ -164,7 +200,8 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = batch_for_step(env["examples"], step, cfg, env["mask_ids"][0], pad_id).to(device)
-        res = distill_step(student, env["teacher"], batch, env["n_base_vocab"], env["amp_dtype"], env["teacher_ctx"])
+        res = distill_step(student, env["teacher"], batch, env["n_base_vocab"], env["amp_dtype"], env["teacher_ctx"],
+                           cfg.ntp_weight)
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
