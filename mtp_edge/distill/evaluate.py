@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k-max", type=int, default=None)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--settings", choices=sorted(SETTINGS), default="paper",
+                    help="paper: the full table; headline: original/MTP k=1 and ConfAdapt 0.9/0.8")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     model.to(device)
     records = load_jsonl(args.data)[:args.n]
     rows = evaluate_model(model, tok, records, ids[0], sorted(set(stop_token_ids(tok)) | set(mtp.stop_token_ids)),
-                          args.k_max or mtp.k_max, args.max_tokens, args.batch, mtp.prompt_format, ctx)
+                          args.k_max or mtp.k_max, args.max_tokens, args.batch, mtp.prompt_format, ctx,
+                          settings=SETTINGS[args.settings](args.k_max or mtp.k_max))
     print(markdown_table(rows))
     if args.json:
         with open(args.json, "w") as f:
