@@ -170,3 +170,18 @@ def test_self_prompt_adds_teacher_written_requests_with_answers(tmp_path):
     assert len({r["question"] for r in records}) == len(records)
     assert all(len(r["question"].split()) >= 3 for r in records)
     assert 24 < len(env["examples"]) <= 24 + len(records)  # a request too long for --seq-len 40 is dropped
+
+
+@pytest.mark.slow
+def test_a_gguf_base_saves_as_a_checkpoint_folder_after_full_finetuning(smollm2_path, tmp_path):
+    """transformers marks a dequantized GGUF as "quantized" and refuses to save it; --full must still write
+    its checkpoint folder (this failed on the GPU machine after a whole training run)."""
+    from mtp_edge.distill.modeling import load_base, save_checkpoint_folder
+    from mtp_edge.distill.tokens import MtpConfig
+
+    model, tok = load_base(str(smollm2_path))
+    out = save_checkpoint_folder(model, tok, MtpConfig(k_max=4), tmp_path / "model")
+    again, _ = load_base(str(out))
+    ids = torch.tensor([[1, 504, 3458, 30, 260]])
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids).logits, model(ids).logits)

@@ -44,10 +44,21 @@ def load_base(src: str, dtype: torch.dtype = torch.float32, device: str | torch.
     except OSError as exc:
         raise ValueError(f"cannot load base {src!r}: not a local folder/.gguf file and not reachable on the "
                          f"hub ({exc})") from exc
+    if kwargs.get("gguf_file"):
+        _forget_gguf_quantizer(model)
     if tokenizer.pad_token_id is None:
         vocab = tokenizer.get_vocab()
         tokenizer.pad_token = "<|endoftext|>" if "<|endoftext|>" in vocab else tokenizer.eos_token
     return model.to(device), tokenizer
+
+
+def _forget_gguf_quantizer(model) -> None:
+    """transformers dequantizes a GGUF to plain float tensors but keeps marking the model "quantized with GGUF",
+    which refuses save_pretrained (the output of full fine-tuning). The tensors are ordinary: drop the mark."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def stop_token_ids(tokenizer) -> list[int]:
