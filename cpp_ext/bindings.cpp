@@ -43,6 +43,7 @@ nb::dict stats_dict(const mtp::DecodeStats &s) {
     d["agreed"] = s.agreed;
     d["accept_hist"] = s.accept_hist;
     d["masks_hist"] = s.masks_hist;
+    d["guard_plain_passes"] = s.guard_plain_passes;
     d["proposed"] = s.proposed;
     d["proposals_accepted"] = s.proposals_accepted;
     d["proposed_at"] = s.proposed_at;
@@ -123,6 +124,11 @@ NB_MODULE(_core, m) {
         .def("record", &mtp::AcceptanceEstimate::record, "masks"_a, "accepted"_a)
         .def("conditional", &mtp::AcceptanceEstimate::conditional, "j"_a)
         .def("scale", &mtp::AcceptanceEstimate::scale, "factor"_a);
+    nb::class_<mtp::ThroughputGuard>(m, "ThroughputGuard")
+        .def(nb::init<>())
+        .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
+        .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)
+        .def("seconds_per_token", &mtp::ThroughputGuard::seconds_per_token, "masks"_a);
     m.def("probe_interval", &mtp::probe_interval, "cost"_a,
           "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);

@@ -237,17 +237,19 @@ void Decoder::start_estimate() {
     if (estimate_key_.max_masks > 0) {  // file the finished generation's estimate under its rule
         auto old = slot_of(estimate_key_);
         if (old != estimates_.end()) {
-            old->second = acceptance_;
+            old->second = RuleMemory{acceptance_, guard_};
         } else if (estimates_.size() < 16) {
-            estimates_.emplace_back(estimate_key_, acceptance_);
+            estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_});
         }
     }
     auto found = slot_of(key);
     if (found != estimates_.end()) {
-        acceptance_ = found->second;
+        acceptance_ = found->second.acceptance;
         acceptance_.scale(0.5);
+        guard_ = found->second.guard;  // the costs it measured are the machine's: keep them whole
     } else {
         acceptance_ = AcceptanceEstimate(max_masks);
+        guard_ = ThroughputGuard{};
     }
     estimate_key_ = key;
     probe_interval_ = probe_interval(params_.pass_cost);
@@ -259,6 +261,10 @@ int Decoder::choose_masks() {
     if (params_.pass_cost.empty() || most <= 0) return std::max(most, 0);
     // The prompt pass is long, so a few masks on it cost little and sample the acceptance for free.
     if (prefilling_) return std::min(most, std::max(1, static_cast<int>(pending_.size()) / 8));
+    if (!guard_.masks_allowed()) {  // plain passes were measured faster than passes with masks, here and now
+        stats_.guard_plain_passes += 1;
+        return 0;
+    }
     const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most);
     if (masks > 0 || ++passes_since_probe_ < probe_interval_) {
         if (masks > 0) passes_since_probe_ = 0;
@@ -382,6 +388,7 @@ std::vector<int32_t> Decoder::step() {
     }
     std::vector<int32_t> out = finish_pass(std::move(emitted), committed - n_pending);
     if (prefilling_) stats_.first_pass_tokens = static_cast<int>(out.size());
+    if (!prefilling_ && !params_.pass_cost.empty()) guard_.record(elapsed, static_cast<int>(out.size()));
     if (params_.trace) {
         stats_.trace.push_back(PassTrace{n_fed, masks, n_prop, committed - n_pending, static_cast<int>(out.size()),
                                          static_cast<int>(cached_.size()),

@@ -63,6 +63,7 @@ struct DecodeStats {
     int agreed = 0;              // ... that equal the model's greedy choice
     std::vector<int> accept_hist;  // accept_hist[a] = passes that emitted a tokens
     std::vector<int> masks_hist;   // masks_hist[m] = passes that appended m masks
+    int guard_plain_passes = 0;    // auto: passes the throughput guard ran plain (masks measured slower)
     // Lossless mode.
     int proposed = 0, proposals_accepted = 0;
     std::vector<int> proposed_at, accepted_at;  // per proposal position
@@ -130,8 +131,13 @@ private:
                    max_masks == o.max_masks;
         }
     };
-    EstimateKey estimate_key_;                                             // acceptance_'s rule
-    std::vector<std::pair<EstimateKey, AcceptanceEstimate>> estimates_;   // other rules' estimates
+    ThroughputGuard guard_;  // auto: measured time per token with and without masks, for acceptance_'s rule
+    struct RuleMemory {
+        AcceptanceEstimate acceptance;
+        ThroughputGuard guard;
+    };
+    EstimateKey estimate_key_;                                   // acceptance_'s rule
+    std::vector<std::pair<EstimateKey, RuleMemory>> estimates_;  // other rules' estimates
     int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
     int passes_since_probe_ = 0;
     std::vector<int32_t> cached_;        // KV-committed tokens

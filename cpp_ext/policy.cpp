@@ -79,4 +79,42 @@ int probe_interval(const std::vector<double> &cost) {
     return std::clamp(static_cast<int>(std::ceil(extra / 0.01)), 16, 256);
 }
 
+void ThroughputGuard::record(double seconds, int tokens) {
+    if (!(switched_ && pass_in_window_ < kWarmup)) {  // a switch's first passes pay for the switch itself
+        window_s_ += seconds;
+        window_tokens_ += tokens;
+    }
+    if (++pass_in_window_ >= kWindow) end_window();
+}
+
+void ThroughputGuard::end_window() {
+    // The latest window's figure, not an average: what is measured now is what the next passes will cost.
+    if (window_tokens_ > 0.0) per_token_[regime_] = window_s_ / window_tokens_;
+    pass_in_window_ = 0;
+    window_s_ = window_tokens_ = 0.0;
+    windows_in_regime_ += 1;
+    const int other = 1 - regime_;
+    int next = regime_;
+    bool explore = false;
+    if (per_token_[other] < 0.0) {
+        next = other;  // never measured: measure it
+        explore = true;
+    } else if (per_token_[other] < per_token_[regime_]) {
+        next = other;  // the other regime is faster (after a look at this one, or this one got slower)
+        if (!exploring_) revisit_ = kFirstRevisit;
+    } else if (exploring_) {
+        revisit_ = kFirstRevisit;  // the regime just re-measured is the faster one now: it stays
+    } else if (windows_in_regime_ >= revisit_) {
+        next = other;  // acceptance changes with the text: look at the slower regime again, less often each time
+        explore = true;
+        revisit_ = std::min(2 * revisit_, kMaxRevisit);
+    }
+    exploring_ = explore;
+    switched_ = next != regime_;
+    if (switched_) {
+        regime_ = next;
+        windows_in_regime_ = 0;
+    }
+}
+
 }  // namespace mtp

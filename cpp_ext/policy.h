@@ -33,4 +33,36 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
 // cost(2) / cost(1) - 1 more than a plain pass, so probing every `interval` passes costs about 1%.
 int probe_interval(const std::vector<double> &cost);
 
+// Wall-clock check of the cost model behind choose_masks. The calibrated curve times passes of one size
+// at a time; the loop's real costs can differ (llama.cpp's CUDA backend replays a captured graph only for
+// one-token passes, so a multi-token pass there costs ~2.5x a plain one; other processes; caches). The
+// guard alternates windows of passes between "masks allowed" and "plain", keeps the measured time per
+// emitted token of each, and runs the faster one, re-measuring the slower one at growing intervals.
+class ThroughputGuard {
+public:
+    static constexpr int kWindow = 16;       // passes per window
+    static constexpr int kWarmup = 2;        // first passes of a window after a switch: not timed
+    static constexpr int kFirstRevisit = 4;  // windows in the faster regime before the slower is re-measured
+    static constexpr int kMaxRevisit = 64;   // ... doubling after each re-measurement that confirms it
+
+    // Whether the current window may append masks.
+    bool masks_allowed() const { return regime_ == kMasks; }
+    // Record one decode pass (not the prompt's): its wall time and the tokens it emitted.
+    void record(double seconds, int tokens);
+    // Measured seconds per emitted token with masks allowed / plain; negative while unmeasured.
+    double seconds_per_token(bool masks) const { return per_token_[masks ? kMasks : kPlain]; }
+
+private:
+    enum { kMasks = 0, kPlain = 1 };
+    void end_window();
+    int regime_ = kMasks;
+    int pass_in_window_ = 0;
+    bool switched_ = true;  // the window began with a regime switch: skip its warm-up passes
+    double window_s_ = 0.0, window_tokens_ = 0.0;
+    double per_token_[2] = {-1.0, -1.0};
+    int windows_in_regime_ = 0;  // consecutive windows run in the current regime
+    int revisit_ = kFirstRevisit;  // windows in the faster regime before the slower one is measured again
+    bool exploring_ = false;       // the current window re-measures the regime that was slower
+};
+
 }  // namespace mtp

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import MTPModel
 
-CURVE_VERSION = 1
+CURVE_VERSION = 2  # 2: sizes timed in blocks of one shape (1 interleaved them, which hid CUDA graph replay)
 MAX_PASS = 32  # the policy's curve covers passes of 1..32 tokens
 QUICK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 FULL_SIZES = tuple(range(1, MAX_PASS + 1))
@@ -201,8 +201,11 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                   repeats: int = 3, quick: bool = True) -> CostCurve:
     """Time llama_decode of n tokens after `depth` cached tokens, logits on every row, KV rolled back after each.
 
-    Sizes are interleaved within a repeat so a drift in machine speed hits them all alike; the first round is a
-    warm-up (llama.cpp sizes its compute buffers for each new batch shape). Leaves the model's cache empty.
+    Each size is timed in a block of consecutive passes of that one shape, after one untimed warm-up pass:
+    llama.cpp sizes its compute buffers per batch shape, and its CUDA backend replays a captured graph for
+    repeated one-token passes (about half the cost of a first one). Interleaving sizes measured every pass as
+    a first one; the decode loop's own alternation costs are left to its throughput guard, which times the
+    loop itself. Leaves the model's cache empty.
     """
     import llama_cpp
 
@@ -225,8 +228,8 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                 for start in range(0, depth, n_batch):  # the context the passes attend to
                     _decode(ctx, batch, tokens[start:min(depth, start + n_batch)], start, outputs=1)
                 samples: dict[int, list[float]] = {n: [] for n in sizes}
-                for round_ in range(repeats + 1):
-                    for n in sizes:
+                for n in sizes:
+                    for round_ in range(repeats + 1):
                         dt = _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
                         llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
                         if round_ > 0:

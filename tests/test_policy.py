@@ -75,3 +75,48 @@ def test_scaling_an_estimate_moves_it_back_toward_the_prior():
     est.scale(0.5)
     assert est.conditional(1) == pytest.approx((5 + 1) / (5 + 2))
     assert 0.5 < est.conditional(1) < before
+
+
+# -- the throughput guard: measured wall time decides between masks and plain passes ------------------------
+def _run_guard(guard, passes: int, masks_s_per_token: float, plain_s_per_token: float) -> list[bool]:
+    """Feed `passes` passes whose cost per token depends on the guard's regime; returns the regimes used."""
+    used = []
+    for _ in range(passes):
+        allowed = guard.masks_allowed
+        used.append(allowed)
+        guard.record((masks_s_per_token if allowed else plain_s_per_token) * 2, 2)
+    return used
+
+
+def test_guard_settles_on_plain_when_passes_with_masks_are_measured_slower():
+    """The GPU case: the calibrated curve said masks pay, the loop measures them at 1.5x the time per token."""
+    guard = _core.ThroughputGuard()
+    used = _run_guard(guard, 2000, masks_s_per_token=1.5e-3, plain_s_per_token=1e-3)
+    assert used[0] is True and not all(used)  # starts trusting the policy, then measures plain
+    assert guard.seconds_per_token(True) == pytest.approx(1.5e-3)
+    assert guard.seconds_per_token(False) == pytest.approx(1e-3)
+    late = used[len(used) // 2:]
+    assert sum(late) / len(late) < 0.05  # re-measures masks now and then (growing intervals), no more
+
+
+def test_guard_keeps_masks_when_they_are_measured_faster():
+    guard = _core.ThroughputGuard()
+    used = _run_guard(guard, 2000, masks_s_per_token=0.6e-3, plain_s_per_token=1e-3)
+    late = used[len(used) // 2:]
+    assert sum(late) / len(late) > 0.95
+
+
+def test_guard_follows_a_change_in_which_regime_is_faster():
+    """Acceptance changes with the text: after masks start paying, the guard's re-measurement finds it."""
+    guard = _core.ThroughputGuard()
+    _run_guard(guard, 1000, masks_s_per_token=2e-3, plain_s_per_token=1e-3)
+    used = _run_guard(guard, 3000, masks_s_per_token=0.5e-3, plain_s_per_token=1e-3)
+    assert sum(used[-500:]) / 500 > 0.95
+
+
+def test_guard_ignores_the_first_passes_after_a_switch():
+    """Switching costs (graph re-capture, cache refills) land on a window's first passes; they are not timed."""
+    guard = _core.ThroughputGuard()
+    for i in range(16):  # masks window: the first two passes are very slow but do not count
+        guard.record(1.0 if i < 2 else 2e-3, 2)
+    assert guard.seconds_per_token(True) == pytest.approx(1e-3)
