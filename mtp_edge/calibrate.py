@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import MTPModel
 
-CURVE_VERSION = 2  # 2: sizes timed in blocks of one shape (1 interleaved them, which hid CUDA graph replay)
+CURVE_VERSION = 2  # 2: one-token passes timed in a block (version 1 interleaved them: no CUDA graph replay)
 MAX_PASS = 32  # the policy's curve covers passes of 1..32 tokens
 QUICK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 FULL_SIZES = tuple(range(1, MAX_PASS + 1))
@@ -201,11 +201,12 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                   repeats: int = 3, quick: bool = True) -> CostCurve:
     """Time llama_decode of n tokens after `depth` cached tokens, logits on every row, KV rolled back after each.
 
-    Each size is timed in a block of consecutive passes of that one shape, after one untimed warm-up pass:
-    llama.cpp sizes its compute buffers per batch shape, and its CUDA backend replays a captured graph for
-    repeated one-token passes (about half the cost of a first one). Interleaving sizes measured every pass as
-    a first one; the decode loop's own alternation costs are left to its throughput guard, which times the
-    loop itself. Leaves the model's cache empty.
+    The curve prices passes as the decode loop meets them. Plain decoding repeats one-token passes, and
+    llama.cpp's CUDA backend replays a captured graph for a pass whose shape repeats (about half the cost of
+    running it afresh), so n = 1 is timed in a block of consecutive passes. With masks, the loop's pass size
+    changes from pass to pass, so sizes >= 2 are timed interleaved, each round over all of them (which also
+    spreads a drift in machine speed over every size). One untimed warm-up round first: llama.cpp sizes its
+    compute buffers per batch shape. Leaves the model's cache empty.
     """
     import llama_cpp
 
@@ -228,11 +229,12 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                 for start in range(0, depth, n_batch):  # the context the passes attend to
                     _decode(ctx, batch, tokens[start:min(depth, start + n_batch)], start, outputs=1)
                 samples: dict[int, list[float]] = {n: [] for n in sizes}
-                for n in sizes:
-                    for round_ in range(repeats + 1):
+                schedule = [[1]] * (repeats + 1) + [list(sizes[1:])] * (repeats + 1)
+                for round_, group in enumerate(schedule):
+                    for n in group:
                         dt = _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
                         llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
-                        if round_ > 0:
+                        if round_ not in (0, repeats + 1):  # each block's first round is its warm-up
                             samples[n].append(dt * 1e3)
                 cost[depth] = [statistics.median(samples[n]) for n in sizes]
         finally:
