@@ -1,0 +1,11 @@
+# call 3: last GGUF part + data, then the training job in its own session. usage: call3.sh JOB TRAIN_END_S
+source .carry/dev/env.sh
+cat /tmp/gg/gpart_aa /tmp/gg/gpart_ab .carry/c/gpart_ac > /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
+[ "$(sha256sum /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf | cut -d' ' -f1)" = "$(cat .carry/c/gguf.sha256)" ] || { echo GGUF CHECKSUM MISMATCH; exit 1; }
+gunzip -c .carry/c/teacher_answers.jsonl.gz > /tmp/data/teacher_answers.jsonl
+cp .carry/c/test.jsonl /tmp/data/
+[ -f .carry/c/self_prompted.jsonl.gz ] && mkdir -p /tmp/run/out && gunzip -c .carry/c/self_prompted.jsonl.gz > /tmp/run/out/self_prompted.jsonl
+export DEADLINE=$(( $(cat /tmp/t0) + $2 ))
+setsid nohup bash .carry/dev/$1 > /tmp/run/job.log 2>&1 < /dev/null &
+sleep 20; cat /tmp/run/job.log; tail -3 /tmp/run/log 2>/dev/null
+echo "call3 ok $(( $(date +%s) - $(cat /tmp/t0) )) s since t0, training ends at +$2 s"
