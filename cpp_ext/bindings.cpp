@@ -104,7 +104,8 @@ NB_MODULE(_core, m) {
         .def_rw("repeat_penalty", &mtp::DecodeParams::repeat_penalty)
         .def_rw("repeat_last_n", &mtp::DecodeParams::repeat_last_n)
         .def_rw("seed", &mtp::DecodeParams::seed)
-        .def_rw("trace", &mtp::DecodeParams::trace);
+        .def_rw("trace", &mtp::DecodeParams::trace)
+        .def_rw("fixed_shape", &mtp::DecodeParams::fixed_shape);
 
     nb::class_<mtp::Decoder>(m, "Decoder")
         .def(nb::init<uintptr_t, uintptr_t>(), "lib_handle"_a, "ctx"_a)

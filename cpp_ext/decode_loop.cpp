@@ -332,6 +332,8 @@ std::vector<int32_t> Decoder::step() {
 
     // How many masks: the policy's choice, within the context, the batch and the vocab's mask range.
     int masks = choose_masks();
+    const bool fixed = params_.fixed_shape && masks > 0 && !prefilling_;  // policy's plain passes stay plain
+    if (fixed) masks = std::max(0, params_.k_max - n_pending - n_prop);
     masks = std::min(masks, n_ctx_ - n_cached - n_pending - n_prop);
     masks = std::min(masks, n_batch_ - n_prop - 1);
     if (params_.mask_range) masks = std::min(masks, n_vocab_ - params_.mask_id);
@@ -347,6 +349,7 @@ std::vector<int32_t> Decoder::step() {
     const int last_pending = n_pending - 1;
     int first_output = last_pending;
     if (params_.track_agreement && !prefilling_ && params_.mode != AcceptMode::Lossless) first_output = 0;
+    if (fixed) first_output = 0;  // the same output rows every pass, too
 
     // Feed it: plain n_batch chunks over the real tokens (as llama-cpp-python does), the masks glued
     // onto the last chunk, which must hold every row we read.

@@ -34,6 +34,10 @@ struct DecodeParams {
     int repeat_last_n = 64;
     uint32_t seed = 0xFFFFFFFFu;
     bool trace = false;           // record a PassTrace per pass (tests, debugging)
+    // Every pass with masks feeds exactly k_max tokens (the re-fed ones + masks filling the rest) with logits
+    // on every row: llama.cpp's CUDA backend replays a captured graph only for a pass shaped like the one
+    // before, and a loop whose pass size varies runs every pass kernel by kernel.
+    bool fixed_shape = false;
 };
 
 // What one pass did, for tests that check the loop's bookkeeping pass by pass.

@@ -144,8 +144,9 @@ def is_correct(text: str, answer: str) -> bool:
 
 # -- modes -----------------------------------------------------------------------------------------------
 def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[float],
-                  lookup: Sequence[int]) -> list[Mode]:
-    """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto and lossless."""
+                  lookup: Sequence[int], fixed_shape: bool = False) -> list[Mode]:
+    """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto and lossless;
+    with `fixed_shape`, also the trained k_max, auto and lossless with passes of one shape (GPU graph replay)."""
     modes = [Mode("plain (llama-cpp-python)", "plain", 1)]
     modes += [Mode(f"prompt lookup {n}", "prompt_lookup", n + 1, lookup_tokens=n) for n in lookup]
     modes.append(Mode("mtp-edge k_max=1", "confadapt", 1, options={"k_max": 1}))
@@ -157,6 +158,12 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
     modes += [Mode(f"auto tau={t:g}", "auto", "auto", t, {"k_max": "auto", "tau": t}) for t in tau_sweep if t != tau]
     modes.append(Mode("auto", "auto", "auto", tau, {"k_max": "auto", "tau": tau}))
     modes.append(Mode("lossless auto", "lossless", "auto", tau, {"k_max": "auto", "tau": tau, "mode": "lossless"}))
+    if fixed_shape:
+        fixed = {"fixed_shape": True, "tau": tau}
+        modes.append(Mode(f"k_max={bound} fixed shape", "confadapt", bound, tau, {**fixed, "k_max": bound}))
+        modes.append(Mode("auto fixed shape", "auto", "auto", tau, {**fixed, "k_max": "auto"}))
+        modes.append(Mode("lossless auto fixed shape", "lossless", "auto", tau,
+                          {**fixed, "k_max": "auto", "mode": "lossless"}))
     for m in modes:  # the trained k_max bounds every sweep
         if isinstance(m.k_max, int) and m.mode == "confadapt" and m.k_max > bound:
             m.label += f" (> trained {bound})"

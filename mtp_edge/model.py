@@ -36,6 +36,7 @@ DECODE_OPTIONS: dict[str, object] = {
     "track_agreement": True,  # read the rows over re-fed tokens to measure agreement with greedy
     "pass_cost": None,  # cost of a pass of n tokens (index n-1): selects the cost-aware mask policy
     "trace": False,  # record what each pass did in GenerationStats.trace
+    "fixed_shape": False,  # passes with masks always feed k_max tokens (CUDA replays graphs of repeated shapes)
 }
 
 
@@ -298,6 +299,9 @@ class MTPModel:
                 raise ValueError(f"stop token id {s} is outside the vocab of {self.n_vocab}")
         p.stop_ids = stops
         p.track_agreement = bool(o["track_agreement"])
+        if not isinstance(o["fixed_shape"], bool):
+            raise ValueError(f"fixed_shape = {o['fixed_shape']!r} must be True or False")
+        p.fixed_shape = o["fixed_shape"]
         p.pass_cost = [float(c) for c in (pass_cost or [])]
         p.temperature = float(temperature)
         p.top_k, p.top_p, p.min_p = int(o["top_k"]), float(o["top_p"]), float(o["min_p"])
@@ -330,7 +334,8 @@ class MTPModel:
         """Yield the tokens each pass accepts; `last_stats()` has the stats afterwards.
 
         Options (see DECODE_OPTIONS): k_max, tau, mode ("confadapt", "static", "lossless"), temperature,
-        top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement, pass_cost, trace.
+        top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement, pass_cost, trace,
+        fixed_shape.
         Stopping early (closing the generator, Ctrl-C) leaves the model usable: between passes the KV
         cache only ever holds committed tokens.
         """

@@ -136,3 +136,28 @@ def test_lossless_sampling_matches_plain_sampling(model_f16, reference_f16):
     stat, p_value = chisquare(obs_pooled, exp_pooled)
     assert p_value > 1e-3, (p_value, obs_pooled, [round(e, 1) for e in exp_pooled])
     assert not math.isnan(stat)
+
+
+@pytest.mark.parametrize("tau", (0.02, 0.9))
+def test_fixed_shape_passes_feed_k_max_tokens_and_stay_exact(model_f16, reference_f16, tau):
+    """fixed_shape (for CUDA graph replay): every decode pass with masks feeds exactly k_max tokens, the KV
+    bookkeeping holds, and lossless greedy output is still plain greedy output."""
+    tokens = chat(model_f16, PROMPTS[0])
+    result = model_f16.generate(tokens, 50, k_max=4, tau=tau, mode="lossless", trace=True, fixed_shape=True)
+    assert result.tokens == llama_greedy(reference_f16, tokens, 50)
+    decode_passes = result.stats.trace[1:]
+    assert decode_passes and {t["fed"] for t in decode_passes if t["masks"] > 0} == {4}
+    assert all(t["kv_pos_max"] == t["cached"] - 1 for t in result.stats.trace)
+
+
+def test_fixed_shape_confadapt_passes_keep_one_size(model_f16):
+    tokens = chat(model_f16, PROMPTS[0])
+    result = model_f16.generate(tokens, 40, k_max=5, tau=0.9, trace=True, fixed_shape=True)
+    assert len(result.stats.trace) > 5, result.stats.trace
+    assert {t["fed"] for t in result.stats.trace[1:-1]} == {5}
+    assert all(t["kv_pos_max"] == t["cached"] - 1 for t in result.stats.trace)
+
+
+def test_fixed_shape_must_be_a_bool(model_f16):
+    with pytest.raises(ValueError, match="fixed_shape"):
+        model_f16.generate([1, 2, 3], 4, fixed_shape=1)

@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k-sweep", type=_ints, default=[2, 3, 4, 6, 8, 16], help="fixed k_max values (default 2,3,4,6,8,16)")
     p.add_argument("--tau-sweep", type=_floats, default=[0.6, 0.8, 0.99], help="extra tau values for auto")
     p.add_argument("--lookup", type=_ints, default=[2, 10], help="prompt-lookup drafted tokens (default 2,10)")
+    p.add_argument("--fixed-shape", action="store_true",
+                   help="also time passes of one shape (k_max tokens; on by default on a GPU backend)")
     p.add_argument("--mask-token-id", type=int, default=None, help="mask token for a model without one (testing)")
     p.add_argument("--cached-curve", action="store_true",
                    help="use the cached pass-cost curve for auto instead of measuring a fresh one first")
@@ -76,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if not model.is_mtp:
         print("mtp-edge: note: this model has no mask token: only plain, prompt lookup and k_max=1 run",
               file=sys.stderr)
-    modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup)
+    from mtp_edge.calibrate import backend_name
+
+    fixed_shape = args.fixed_shape or backend_name(args.n_gpu_layers) != "CPU"
+    modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup, fixed_shape)
     rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
                        recalibrate=not args.cached_curve, progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
     title = (f"{Path(args.model).name}, {args.prompts} x{len(prompts)}, {args.threads} threads, "

@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     (Path(args.out)).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1) + "\n")
     summary = train(cfg, progress=not args.no_progress)
+    if not summary["env"]["dist"].main:  # torchrun: rank 0 writes and evaluates
+        return 0
     print(f"distill: wrote {Path(args.out) / 'model'}")
     if args.eval_data:
         from mtp_edge.distill.data import load_jsonl

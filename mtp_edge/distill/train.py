@@ -15,6 +15,7 @@ from mtp_edge.distill.data import (Example, encode_examples, load_jsonl, save_js
                                    self_prompt)
 from mtp_edge.distill.modeling import (load_base, make_lora, save_adapter_folder, save_checkpoint_folder,
                                        stop_token_ids, warm_start_from_adapter)
+from mtp_edge.distill import distributed as dist_
 from mtp_edge.distill.objective import distill_step
 from mtp_edge.distill.packing import PackedBatch, pack_regions, sample_region_starts
 from mtp_edge.distill.tokens import MtpConfig, add_mask_tokens
@@ -68,8 +69,10 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def batch_for_step(examples: list[Example], step: int, cfg: TrainConfig, mask_id: int, pad_id: int) -> PackedBatch:
-    """The packed batch of `step`, a pure function of (seed, step): resuming needs no data-loader state."""
+def batch_for_step(examples: list[Example], step: int, cfg: TrainConfig, mask_id: int, pad_id: int,
+                   env: dist_.DistEnv = dist_.DistEnv()) -> PackedBatch:
+    """The packed batch of `step` (this rank's slice of it), a pure function of (seed, step, rank): resuming
+    needs no data-loader state, and ranks need no communication to agree on the data."""
     n = len(examples)
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     k = int(torch.randint(cfg.k_min, cfg.k_max + 1, (), generator=g))
@@ -78,10 +81,9 @@ def batch_for_step(examples: list[Example], step: int, cfg: TrainConfig, mask_id
         epoch, j = divmod(i, n)
         perm = _epoch_perm(n, cfg.seed, epoch)
         picks.append(examples[int(perm[j])])
-    seqs = [e.ids for e in picks]
-    prompts = [e.prompt_len for e in picks]
     starts = [sample_region_starts(e.prompt_len, len(e.ids), cfg.regions, g) for e in picks]
-    return pack_regions(seqs, prompts, starts, k, mask_id, pad_id)
+    picks, starts = dist_.shard(picks, env), dist_.shard(starts, env)
+    return pack_regions([e.ids for e in picks], [e.prompt_len for e in picks], starts, k, mask_id, pad_id)
 
 
 _PERMS: dict[tuple[int, int, int], torch.Tensor] = {}
@@ -98,6 +100,10 @@ def _epoch_perm(n: int, seed: int, epoch: int) -> torch.Tensor:
 def prepare(cfg: TrainConfig, log=print):
     """Load the base, (self-generated) data and mask tokens; returns everything the loop needs."""
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dist, device = dist_.init_from_env(device)
+    dist_.check_batch(cfg.batch, dist)
+    if not dist.main:
+        log = _quiet
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
     out = Path(cfg.out)
@@ -111,19 +117,8 @@ def prepare(cfg: TrainConfig, log=print):
     if cfg.max_examples:
         records = records[:cfg.max_examples]
     amp = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else _null
-    if cfg.self_generate:
-        cache = out / TEACHER_ANSWERS
-        if cache.is_file():
-            records = load_jsonl(cache)
-            log(f"self-generate: reusing {len(records)} teacher answers from {cache}")
-        else:
-            with amp():
-                answers = self_generate(model, tok, [r["question"] for r in records], cfg.prompt_format,
-                                        cfg.gen_max_new_tokens, cfg.gen_batch, stops, log)
-            records = [{**r, "answer": a, "gold": r.get("answer", "")} for r, a in zip(records, answers)]
-            save_jsonl(cache, records)
-    if cfg.self_prompts:
-        records += self_prompted_records(model, tok, cfg, stops, amp, log)
+    with dist_.main_rank_first(dist):  # rank 0 generates and caches; the others then read its cache
+        records = generated_data(model, tok, cfg, records, stops, amp, log)
     stop_id = tok.convert_tokens_to_ids("<|im_end|>") if cfg.prompt_format == "chat" and "<|im_end|>" in \
         tok.get_vocab() else tok.eos_token_id
     examples = encode_examples(tok, records, cfg.prompt_format, stop_id, cfg.seq_len)
@@ -141,9 +136,29 @@ def prepare(cfg: TrainConfig, log=print):
         teacher_ctx = None
         student = model
     student.train()
+    dist_.broadcast_parameters([p for p in student.parameters() if p.requires_grad], dist)
     mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops)
-    return dict(device=device, student=student, teacher=teacher, teacher_ctx=teacher_ctx, tokenizer=tok,
+    return dict(device=device, dist=dist, log=log, student=student, teacher=teacher, teacher_ctx=teacher_ctx, tokenizer=tok,
                 examples=examples, mask_ids=mask_ids, n_base_vocab=n_base_vocab, amp_dtype=amp_dtype, mtp=mtp)
+
+
+def generated_data(model, tok, cfg: TrainConfig, records: list[dict], stops: list[int], amp, log=print) -> list[dict]:
+    """`records` with the teacher's own answers (--self-generate) and requests (--self-prompt), cached in OUT."""
+    out = Path(cfg.out)
+    if cfg.self_generate:
+        cache = out / TEACHER_ANSWERS
+        if cache.is_file():
+            records = load_jsonl(cache)
+            log(f"self-generate: reusing {len(records)} teacher answers from {cache}")
+        else:
+            with amp():
+                answers = self_generate(model, tok, [r["question"] for r in records], cfg.prompt_format,
+                                        cfg.gen_max_new_tokens, cfg.gen_batch, stops, log)
+            records = [{**r, "answer": a, "gold": r.get("answer", "")} for r, a in zip(records, answers)]
+            save_jsonl(cache, records)
+    if cfg.self_prompts:
+        records += self_prompted_records(model, tok, cfg, stops, amp, log)
+    return records
 
 
 def self_prompted_records(model, tok, cfg: TrainConfig, stops: list[int], amp, log=print) -> list[dict]:
@@ -169,6 +184,10 @@ def self_prompted_records(model, tok, cfg: TrainConfig, stops: list[int], amp, l
     return records
 
 
+def _quiet(*_args, **_kwargs) -> None:
+    """The log of ranks other than 0."""
+
+
 def _null():
     from contextlib import nullcontext
 
@@ -178,7 +197,7 @@ def _null():
 def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
     """Run (or resume) the distillation described by `cfg`; returns a summary with the loss history."""
     env = prepare(cfg, log)
-    student, device = env["student"], env["device"]
+    student, device, dist, log = env["student"], env["device"], env["dist"], env["log"]
     params = [p for p in student.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0,
                             fused=device.type == "cuda")
@@ -190,8 +209,9 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         start, history = load_state(ckpt / STATE_FILE, student, opt, cfg)
         log(f"resume: continuing at step {start}")
     n_trainable = sum(p.numel() for p in params)
-    log(f"train: {n_trainable / 1e6:.2f} M trainable tensors' elements, device {device}, steps {cfg.steps}")
-    bar = _progress(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress)
+    log(f"train: {n_trainable / 1e6:.2f} M trainable tensors' elements, device {device}, steps {cfg.steps}"
+        + (f", {dist.world} processes" if dist.active else ""))
+    bar = _progress(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress or not dist.main)
     pad_id = env["tokenizer"].pad_token_id
     t0 = time.time()
     ema = None
@@ -199,17 +219,19 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        batch = batch_for_step(env["examples"], step, cfg, env["mask_ids"][0], pad_id).to(device)
+        batch = batch_for_step(env["examples"], step, cfg, env["mask_ids"][0], pad_id, dist).to(device)
         res = distill_step(student, env["teacher"], batch, env["n_base_vocab"], env["amp_dtype"], env["teacher_ctx"],
                            cfg.ntp_weight)
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
+        dist_.average_gradients(params, dist)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        match = res.match.tolist()
+        figures = dist_.mean_across(torch.cat([res.loss.detach().reshape(1), res.match]), dist).tolist()
+        loss, match = figures[0], figures[1:]
         acc = sum(match[1:]) / max(1, len(match) - 1)  # mask rows only: row 0 is the plain next-token row
         ema = acc if ema is None else 0.98 * ema + 0.02 * acc
-        rec = {"step": step, "loss": round(res.loss.item(), 5), "k": batch.k, "acc": round(acc, 4),
+        rec = {"step": step, "loss": round(loss, 5), "k": batch.k, "acc": round(acc, 4),
                "match": [round(m, 4) for m in match], "lr": opt.param_groups[0]["lr"],
                "t": round(time.time() - t0, 2)}
         history.append(rec)
@@ -218,8 +240,8 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         if step % cfg.log_every == 0:
             log(json.dumps(rec))
         done = step + 1
-        timed_out = cfg.time_limit is not None and time.time() - t0 > cfg.time_limit
-        if done % cfg.save_every == 0 or done == cfg.steps or timed_out:
+        timed_out = dist_.agree(cfg.time_limit is not None and time.time() - t0 > cfg.time_limit, dist, device)
+        if (done % cfg.save_every == 0 or done == cfg.steps or timed_out) and dist.main:
             save_state(ckpt / STATE_FILE, student, opt, done, history, cfg)
             write_output(env, cfg)
         if timed_out:
