@@ -233,14 +233,17 @@ def open_engines(model: MTPModel, lookup: Sequence[int], n_ctx: int) -> Engines:
 
 
 def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
-             reference: list[int] | None) -> Run:
+             reference: list[int] | None, track_agreement: bool = True) -> Run:
+    """One generation in `mode`. Agreement tracking asks for logits on the re-fed rows, which costs time on a
+    small model (an output row is ~20% of SmolLM2's pass): timed runs switch it off."""
     model = engines.model
     if mode.mode in ("plain", "prompt_lookup"):
         llm = engines.plain if mode.mode == "plain" else engines.lookup[mode.lookup_tokens]
         out, tps, calls = _llama_run(llm, tokens, max_tokens, frozenset(model.stop_token_ids))
         agreement = 1.0 if mode.mode == "plain" else _positional_agreement(out, reference or out)
         return Run(out, model.detokenize(out), tps, len(out) / calls if calls else None, agreement)
-    result = model.generate(tokens, max_tokens, reuse_cache=False, **mode.options)
+    result = model.generate(tokens, max_tokens, reuse_cache=False,
+                            **{**mode.options, "track_agreement": track_agreement})
     s = result.stats
     return Run(result.tokens, result.text, s.decode_tps, s.eff_k, s.agreement)
 
@@ -267,12 +270,13 @@ def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_toke
             run_mode(engines, mode, token_lists[0], min(8, max_tokens), None)
         runs: dict[str, list[list[Run]]] = {m.label: [[] for _ in prompts] for m in modes}
         for i, tokens in enumerate(token_lists):
-            reference: list[int] | None = None
+            plain = next((m for m in modes if m.mode == "plain"), None)
+            reference = run_mode(engines, plain, tokens, max_tokens, None).tokens if plain else None  # untimed
+            agreement = {m.label: run_mode(engines, m, tokens, max_tokens, reference).agreement for m in modes}
             for r in range(repeats):
                 for mode in modes:
-                    run = run_mode(engines, mode, tokens, max_tokens, reference)
-                    if mode.mode == "plain" and reference is None:
-                        reference = run.tokens
+                    run = run_mode(engines, mode, tokens, max_tokens, reference, track_agreement=False)
+                    run.agreement = agreement[mode.label]  # measured untimed, with the same (greedy) output
                     runs[mode.label][i].append(run)
                 if progress:
                     progress(f"prompt {i + 1}/{len(prompts)}, repeat {r + 1}/{repeats}")
