@@ -80,10 +80,15 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     from mtp_edge.calibrate import backend_name
 
-    fixed_shape = args.fixed_shape or backend_name(args.n_gpu_layers) != "CPU"
-    modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup, fixed_shape)
-    rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
-                       recalibrate=not args.cached_curve, progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
+    try:  # the model is closed before plotting: the GPU bench once crashed at exit with llama.cpp still loaded
+        fixed_shape = args.fixed_shape or backend_name(args.n_gpu_layers) != "CPU"
+        modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup, fixed_shape)
+        rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
+                           recalibrate=not args.cached_curve,
+                           progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
+        curve = getattr(model, "_cost_curve", None)
+    finally:
+        model.close()
     title = (f"{Path(args.model).name}, {args.prompts} x{len(prompts)}, {args.threads} threads, "
              f"{args.max_tokens} tokens, median of {args.repeats}")
     print(title)
@@ -91,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         settings = {k: getattr(args, k) for k in ("model", "prompts", "n_prompts", "max_tokens", "threads",
                                                    "n_gpu_layers", "repeats", "mask_token_id")}
-        curve = getattr(model, "_cost_curve", None)
         Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows,
                                                "pass_cost_ms": curve.pass_cost() if curve else None}, indent=1))
     if args.plot:
