@@ -177,7 +177,9 @@ def test_synthetic_models_convert_and_load(tmp_path, monkeypatch):
     out = import_convert().convert_checkpoint(ckpt, tmp_path / "c.gguf", outtype="f16", progress=False)
     ggufs = [out, synthetic.write_random_gguf(tmp_path / "r.gguf", "tiny", outtype="q8_0")]
     for path in ggufs:
-        llm = llama_cpp.Llama(str(path), n_ctx=32, verbose=False)
+        # logits_all: without it llama-cpp-python fills only the last row of `scores`, and the other rows hold
+        # whatever memory was there (this test once failed on such garbage)
+        llm = llama_cpp.Llama(str(path), n_ctx=32, verbose=False, logits_all=True)
         try:
             llm.eval([1, 2, 256, 256])
             assert llm.n_vocab() == 384 and np.isfinite(np.array(llm.scores[:4])).all()
