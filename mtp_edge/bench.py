@@ -190,6 +190,9 @@ def _llama_run(llm, tokens: list[int], max_tokens: int, stops: frozenset[int]) -
     llm.eval = counting_eval
     out: list[int] = []
     t_first = None
+    # generate(reset=True) still keeps the longest cached prefix; a run that re-feeds only the last prompt token
+    # computes it in a one-token pass, which quantized kernels round differently (another greedy text)
+    llm.reset()
     try:
         for tok in llm.generate(tokens, temp=0.0, repeat_penalty=1.0, reset=True):
             if tok in stops or llama_cpp.llama_vocab_is_eog(vocab, tok):
