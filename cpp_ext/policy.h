@@ -36,9 +36,9 @@ int probe_interval(const std::vector<double> &cost);
 // Wall-clock check of the cost model behind choose_masks. The calibrated curve times passes on their own;
 // the loop's real costs can differ (llama.cpp's CUDA backend replays a captured graph only when a pass has
 // the shape of the one before, so in a loop whose pass size varies a 2-token pass cost 2.9x a plain
-// one-token pass on an H200; other processes; caches). The
-// guard alternates windows of passes between "masks allowed" and "plain", keeps the measured time per
-// emitted token of each, and runs the faster one, re-measuring the slower one at growing intervals.
+// one-token pass on an H200; other processes; caches). The guard alternates windows of passes between
+// "masks allowed" and "plain", keeps the measured time per emitted token of each, and runs the faster one,
+// re-measuring the slower one at growing intervals.
 class ThroughputGuard {
 public:
     static constexpr int kWindow = 16;       // passes per window

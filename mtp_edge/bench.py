@@ -272,14 +272,17 @@ def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_toke
         for mode in modes:  # warm-up: first-use allocations stay out of the timings
             run_mode(engines, mode, token_lists[0], min(8, max_tokens), None)
         runs: dict[str, list[list[Run]]] = {m.label: [[] for _ in prompts] for m in modes}
+        plain = next((m for m in modes if m.mode == "plain"), None)
         for i, tokens in enumerate(token_lists):
-            plain = next((m for m in modes if m.mode == "plain"), None)
             reference = run_mode(engines, plain, tokens, max_tokens, None).tokens if plain else None  # untimed
-            agreement = {m.label: run_mode(engines, m, tokens, max_tokens, reference).agreement for m in modes}
+            # MTP modes measure agreement by tracking, which costs time: one untimed tracked run each
+            tracked = {m.label: run_mode(engines, m, tokens, max_tokens, reference).agreement
+                       for m in modes if m.mode not in ("plain", "prompt_lookup")}
             for r in range(repeats):
                 for mode in modes:
                     run = run_mode(engines, mode, tokens, max_tokens, reference, track_agreement=False)
-                    run.agreement = agreement[mode.label]  # measured untimed, with the same (greedy) output
+                    if mode.label in tracked:
+                        run.agreement = tracked[mode.label]  # same (greedy) output as the timed run
                     runs[mode.label][i].append(run)
                 if progress:
                     progress(f"prompt {i + 1}/{len(prompts)}, repeat {r + 1}/{repeats}")

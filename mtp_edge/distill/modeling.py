@@ -133,7 +133,7 @@ def warm_start_from_adapter(peft_model, mask_ids: list[int], adapter_dir: str | 
     Training continues from those weights with a new optimiser: this is how a run is carried across machines
     that cannot hold the full optimiser state (the adapter is a fifth of it).
     """
-    from peft import set_peft_model_state_dict
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from safetensors.torch import load_file
 
     adapter_dir = Path(adapter_dir)
@@ -142,8 +142,6 @@ def warm_start_from_adapter(peft_model, mask_ids: list[int], adapter_dir: str | 
             raise FileNotFoundError(f"--init-adapter {adapter_dir}: {name} missing; pass a folder written by "
                                     "`mtp-edge distill --lora-rank`")
     saved = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
-    from peft import get_peft_model_state_dict
-
     current = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
     for key, tensor in current.items():
         if key not in saved or saved[key].shape != tensor.shape:
@@ -151,31 +149,32 @@ def warm_start_from_adapter(peft_model, mask_ids: list[int], adapter_dir: str | 
             raise ValueError(f"--init-adapter {adapter_dir}: {key} is {got}, this run needs {tuple(tensor.shape)}; "
                              "use the same --lora-rank and base as the run that wrote it")
     set_peft_model_state_dict(peft_model, {k: saved[k] for k in current})
+    copy_mask_rows(peft_model, mask_ids, adapter_dir)
+
+
+def copy_mask_rows(model, mask_ids: list[int], adapter_dir: Path) -> None:
+    """Write an adapter folder's mask embedding rows (and output-head rows of an untied head) into `model`."""
+    from safetensors.torch import load_file
+
     rows = load_file(str(adapter_dir / TOKENS_WEIGHTS))
     if rows["token_ids"].tolist() != list(mask_ids):
-        raise ValueError(f"--init-adapter {adapter_dir}: mask token ids {rows['token_ids'].tolist()[:3]}... differ "
-                         f"from this base's {list(mask_ids)[:3]}...")
+        raise ValueError(f"{adapter_dir}: adapter token ids {rows['token_ids'].tolist()[:3]}... differ from the "
+                         f"base's {list(mask_ids)[:3]}...")
     with torch.no_grad():
-        emb = peft_model.get_input_embeddings().weight
+        emb = model.get_input_embeddings().weight
         emb[mask_ids] = rows["embed_rows"].to(emb.device, emb.dtype)
+        if "lm_head_rows" in rows:
+            head = model.get_output_embeddings().weight
+            head[mask_ids] = rows["lm_head_rows"].to(head.device, head.dtype)
 
 
 def load_adapter(model, tokenizer, adapter_dir: str | Path):
     """Base `model` + adapter folder -> PeftModel with the mask rows in place (for evaluation)."""
     from peft import PeftModel
-    from safetensors.torch import load_file
 
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / TOKENS_WEIGHTS).is_file():
         raise FileNotFoundError(f"{adapter_dir} is not an mtp-edge adapter folder ({TOKENS_WEIGHTS} missing)")
     ids = add_mask_tokens(model, tokenizer)
-    rows = load_file(str(adapter_dir / TOKENS_WEIGHTS))
-    if rows["token_ids"].tolist() != list(ids):
-        raise ValueError(f"adapter token ids {rows['token_ids'].tolist()[:3]}... differ from the base's {ids[:3]}...")
-    with torch.no_grad():
-        emb = model.get_input_embeddings().weight
-        emb[ids] = rows["embed_rows"].to(emb.device, emb.dtype)
-        if "lm_head_rows" in rows:
-            head = model.get_output_embeddings().weight
-            head[ids] = rows["lm_head_rows"].to(head.device, head.dtype)
+    copy_mask_rows(model, ids, adapter_dir)
     return PeftModel.from_pretrained(model, str(adapter_dir)), ids
