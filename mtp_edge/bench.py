@@ -75,6 +75,8 @@ class Run:
     decode_tps: float
     eff_k: float | None
     agreement: float | None
+    ms_per_pass: float | None = None  # decode passes after the first
+    guard_plain: float | None = None  # auto: share of decode passes the throughput guard kept plain
 
 
 # -- prompts ---------------------------------------------------------------------------------------------
@@ -160,7 +162,8 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
     modes.append(Mode("lossless auto", "lossless", "auto", tau, {"k_max": "auto", "tau": tau, "mode": "lossless"}))
     if fixed_shape:
         fixed = {"fixed_shape": True, "tau": tau}
-        modes.append(Mode(f"k_max={bound} fixed shape", "confadapt", bound, tau, {**fixed, "k_max": bound}))
+        modes += [Mode(f"k_max={k} fixed shape", "confadapt", k, tau, {**fixed, "k_max": k})
+                  for k in sorted({min(3, bound), bound}) if k > 1]
         modes.append(Mode("auto fixed shape", "auto", "auto", tau, {**fixed, "k_max": "auto"}))
         modes.append(Mode("lossless auto fixed shape", "lossless", "auto", tau,
                           {**fixed, "k_max": "auto", "mode": "lossless"}))
@@ -171,8 +174,10 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
 
 
 # -- runners ---------------------------------------------------------------------------------------------
-def _llama_run(llm, tokens: list[int], max_tokens: int, stops: frozenset[int]) -> tuple[list[int], float, int]:
-    """Greedy through llama-cpp-python; (tokens, decode tok/s after the first token, llama eval calls).
+def _llama_run(llm, tokens: list[int], max_tokens: int,
+               stops: frozenset[int]) -> tuple[list[int], float, int, float]:
+    """Greedy through llama-cpp-python; (tokens, decode tok/s after the first token, llama eval calls,
+    seconds after the first token).
 
     Ends at the same tokens as mtp-edge: the vocab's end-of-generation tokens and the model's stop ids.
     """
@@ -206,7 +211,7 @@ def _llama_run(llm, tokens: list[int], max_tokens: int, stops: frozenset[int]) -
     finally:
         del llm.eval  # back to the class method
     tps = (len(out) - 1) / elapsed if elapsed > 0 and len(out) > 1 else 0.0
-    return out, tps, calls
+    return out, tps, calls, elapsed
 
 
 def _positional_agreement(tokens: list[int], reference: list[int]) -> float | None:
@@ -242,13 +247,18 @@ def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
     model = engines.model
     if mode.mode in ("plain", "prompt_lookup"):
         llm = engines.plain if mode.mode == "plain" else engines.lookup[mode.lookup_tokens]
-        out, tps, calls = _llama_run(llm, tokens, max_tokens, frozenset(model.stop_token_ids))
+        out, tps, calls, elapsed = _llama_run(llm, tokens, max_tokens, frozenset(model.stop_token_ids))
         agreement = 1.0 if mode.mode == "plain" else _positional_agreement(out, reference or out)
-        return Run(out, model.detokenize(out), tps, len(out) / calls if calls else None, agreement)
+        # the first eval call is the prompt's; the time runs from the first token on
+        ms = 1e3 * elapsed / (calls - 1) if calls > 1 else None
+        return Run(out, model.detokenize(out), tps, len(out) / calls if calls else None, agreement, ms)
     result = model.generate(tokens, max_tokens, reuse_cache=False,
                             **{**mode.options, "track_agreement": track_agreement})
     s = result.stats
-    return Run(result.tokens, result.text, s.decode_tps, s.eff_k, s.agreement)
+    later = s.passes - 1
+    return Run(result.tokens, result.text, s.decode_tps, s.eff_k, s.agreement,
+               1e3 * s.decode_s / later if later > 0 else None,
+               s.guard_plain_passes / later if later > 0 and mode.k_max == "auto" else None)
 
 
 # -- the bench -------------------------------------------------------------------------------------------
@@ -311,6 +321,8 @@ def _row(mode: Mode, runs: list[list[Run]], plain: list[list[Run]], prompts: lis
         "eff_k": _median([_median([r.eff_k for r in rs]) for rs in runs]),
         "decode_tps": _median(tps), "speedup": _median(speedups),
         "agreement": _median([_median([r.agreement for r in rs]) for rs in runs]),
+        "ms_per_pass": _median([_median([r.ms_per_pass for r in rs]) for rs in runs]),
+        "guard_plain": _median([_median([r.guard_plain for r in rs]) for rs in runs]),
         "accuracy": sum(is_correct(t, a) for t, a in answered) / len(answered) if answered else None,
         "same_text_as_plain": same_as_plain, "prompts": len(prompts),
         "tokens": statistics.mean(len(rs[0].tokens) for rs in runs),

@@ -58,6 +58,8 @@ class GenerationStats:
     mask_agreement: float | None  # the same over mask-row tokens only
     mask_tokens: int
     checked: int
+    llama_decode_s: float = 0.0  # of decode_s, the time inside llama_decode (the rest is the loop's own)
+    guard_plain_passes: int = 0  # auto: passes the throughput guard kept plain (masks measured slower)
     proposed: int = 0  # lossless mode
     proposals_accepted: int = 0
     acceptance_at: list[float] = field(default_factory=list)
@@ -136,6 +138,8 @@ def _stats(raw: dict, greedy: bool, stopped: bool) -> GenerationStats:
         mask_agreement=agreed / checked if checked else None,
         mask_tokens=raw["mask_tokens"],
         checked=checked,
+        llama_decode_s=raw["llama_decode_s"],
+        guard_plain_passes=raw["guard_plain_passes"],
         proposed=raw["proposed"],
         proposals_accepted=raw["proposals_accepted"],
         acceptance_at=[a / p for a, p in zip(accepted_at, proposed_at) if p],

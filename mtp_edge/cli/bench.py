@@ -55,11 +55,12 @@ def _fmt(value, spec: str) -> str:
 def print_table(rows: list[dict], out=None) -> None:
     out = out or sys.stdout  # looked up per call: sys.stdout may be replaced after import
     print(f"{'mode':<30}{'k_max':>6}{'tau':>6}{'Eff.k':>7}{'tok/s':>8}{'speedup':>9}{'agree':>7}{'acc':>6}"
-          f"{'=plain':>8}", file=out)
+          f"{'=plain':>8}{'ms/pass':>9}{'guard':>7}", file=out)
     for r in rows:
         print(f"{r['label']:<30}{str(r['k_max']):>6}{_fmt(r['tau'], 'g'):>6}{_fmt(r['eff_k'], '.2f'):>7}"
               f"{_fmt(r['decode_tps'], '.1f'):>8}{_fmt(r['speedup'], '.3f'):>9}{_fmt(r['agreement'], '.3f'):>7}"
-              f"{_fmt(r['accuracy'], '.2f'):>6}{r['same_text_as_plain']:>5}/{r['prompts']:<2}", file=out)
+              f"{_fmt(r['accuracy'], '.2f'):>6}{r['same_text_as_plain']:>5}/{r['prompts']:<2}"
+              f"{_fmt(r.get('ms_per_pass'), '.2f'):>9}{_fmt(r.get('guard_plain'), '.2f'):>7}", file=out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,41 @@
+# Life C: CUDA build on the CPUs | training continuation (phase 1) on the GPU; then the GPU bench alone on the
+# GPU; then training phase 2 (--resume) until DEADLINE; then the new adapter's headline evaluation
+set -x
+source .carry/dev/env.sh
+REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
+SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
+( tar xzf .carry/c/lcp.tgz -C /tmp && cd /tmp/lcp-src && \
+  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=14 \
+  python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 . && cd $REPO && \
+  python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK ) > $R/build.log 2>&1 &
+BUILD=$!
+TRAIN="--base $BASE --data /tmp/data/teacher_answers.jsonl --out $R/out --self-prompt 6144 --gen-batch 1024
+  --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --lora-rank 32 --init-adapter $SHIPPED --lr ${LR:-2e-4} --warmup 30
+  --regions 12 --batch 128 --steps ${HORIZON:-1500} --save-every 200 --log-every 20 --no-progress --ntp-weight 3"
+# 1. training phase 1 while the CUDA build runs
+python3 -m mtp_edge distill $TRAIN --time-limit ${TL1:-400} > $R/log 2>&1
+# 2. the GPU bench, alone on the GPU
+wait $BUILD; tail -5 $R/build.log > $RES/build_tail.txt
+python3 - <<'PY'
+import json
+rows = [json.loads(l) for l in open('/tmp/data/test.jsonl')][:16]
+with open('/tmp/data/gsm8k_prompts.jsonl', 'w') as f:
+    for r in rows:
+        f.write(json.dumps({"prompt": r["question"], "answer": r["answer"].split("####")[-1].strip()}) + "\n")
+PY
+( export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site; cd /tmp
+  python3 -c "import mtp_edge, mtp_edge._core, llama_cpp; print(mtp_edge.__file__, llama_cpp.__file__, llama_cpp.llama_supports_gpu_offload())"
+  python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype f16 -o /tmp/mtp_f16.gguf -q
+  python3 -m mtp_edge calibrate -m /tmp/mtp_f16.gguf --n-gpu-layers -1 --json > $RES/calibrate_gpu_f16.json
+  for P in /tmp/data/gsm8k_prompts.jsonl chat; do
+    N=$(basename $P .jsonl | cut -d_ -f1)
+    python3 -m mtp_edge bench -m /tmp/mtp_f16.gguf --n-gpu-layers -1 --prompts $P --n-prompts ${NP:-12} --max-tokens 128 \
+      --repeats 3 --json $RES/bench_gpu_f16_$N.json > $RES/bench_gpu_f16_$N.txt 2>&1
+    cat $RES/bench_gpu_f16_$N.txt
+  done ) > $R/bench.log 2>&1
+echo BENCH_DONE >> $R/bench.log
+( cd /tmp && tar czf $R/cuda_site.tgz site2 ) &
+# 3. training phase 2 (same run, resumed) until DEADLINE minus the evaluation's time
+[ -f $R/stop_train ] || python3 -m mtp_edge distill $TRAIN --resume --time-limit $(( DEADLINE - $(date +%s) )) \
+  --eval-data /tmp/data/test.jsonl --eval-n 200 --eval-settings headline --eval-max-tokens 256 >> $R/log 2>&1
+echo "exit $?" > $R/done
