@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 
 
-def settings(k_max: int) -> list[tuple[str, dict]]:
+def settings(k_max: int, which: str = "paper") -> list[tuple[str, dict]]:
+    if which == "headline":  # the targets only: k=1 against ConfAdapt at tau 0.9 (and 0.8)
+        return [("MTP k=1", {"k_max": 1})] + [(f"ConfAdapt tau={t} (k_max={k_max})", {"k_max": k_max, "tau": t})
+                                              for t in (0.9, 0.8)]
     rows = [("MTP k=1", {"k_max": 1})]
     rows += [(f"MTP static k={k}", {"k_max": k, "mode": "static"}) for k in (2, 3, 4)]
     rows += [(f"ConfAdapt tau={t} (k_max={k_max})", {"k_max": k_max, "tau": t}) for t in (0.99, 0.95, 0.9, 0.8, 0.7,
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--settings", choices=("paper", "headline"), default="paper")
     args = ap.parse_args(argv)
     records = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()][:args.n]
     model = MTPModel(args.model, n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads)
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prompts = [model.tokenize(model.format_chat([{"role": "user", "content": r["question"]}])) for r in records]
         golds = [extract_number(r["answer"]) for r in records]
-        for label, options in settings(model.metadata.k_max):
+        for label, options in settings(model.metadata.k_max, args.settings):
             t0 = time.time()
             tokens = passes = checked = agreed = correct = 0
             for ids, gold in zip(prompts, golds):

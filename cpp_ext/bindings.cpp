@@ -130,9 +130,10 @@ NB_MODULE(_core, m) {
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)
         .def("seconds_per_token", &mtp::ThroughputGuard::seconds_per_token, "masks"_a);
-    m.def("probe_interval", &mtp::probe_interval, "cost"_a,
+    m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2,
           "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
-    m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a,
-          "Masks (0 = plain decoding) maximising expected tokens per unit of cost.");
+    m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a, "fixed_pass"_a = 0,
+          "Masks (0 = plain decoding) maximising expected tokens per unit of cost; fixed_pass > 0: every pass "
+          "with masks feeds that many tokens.");
 }

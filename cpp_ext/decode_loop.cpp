@@ -252,7 +252,7 @@ void Decoder::start_estimate() {
         guard_ = ThroughputGuard{};
     }
     estimate_key_ = key;
-    probe_interval_ = probe_interval(params_.pass_cost);
+    probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? params_.k_max : 2);
     passes_since_probe_ = 0;
 }
 
@@ -265,7 +265,8 @@ int Decoder::choose_masks() {
         stats_.guard_plain_passes += 1;
         return 0;
     }
-    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most);
+    const int fixed_pass = params_.fixed_shape ? params_.k_max : 0;
+    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most, fixed_pass);
     if (masks > 0 || ++passes_since_probe_ < probe_interval_) {
         if (masks > 0) passes_since_probe_ = 0;
         return masks;

@@ -57,10 +57,21 @@ double cost_at(const std::vector<double> &cost, double n) {
 
 }  // namespace
 
-int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks) {
+int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks, int fixed_pass) {
     if (cost.empty() || max_masks <= 0) return 0;
     int best = 0;
     double best_rate = 1.0 / cost_at(cost, 1.0);
+    if (fixed_pass > 1) {
+        // Steady state: the pass re-feeds about E[a] tokens, so the masks are what is left of fixed_pass.
+        double tokens = 1.0;
+        int masks = 1;
+        for (int i = 0; i < 4; ++i) {
+            masks = std::clamp(fixed_pass - static_cast<int>(std::lround(tokens)), 1,
+                               std::min(max_masks, est.max_masks()));
+            tokens = expected_tokens(est, masks);
+        }
+        return tokens / cost_at(cost, fixed_pass) > best_rate * (1.0 + 1e-9) ? masks : 0;
+    }
     for (int m = 1; m <= std::min(max_masks, est.max_masks()); ++m) {
         const double tokens = expected_tokens(est, m);
         // Steady state: a pass re-feeds the tokens accepted last time plus the masks.
@@ -73,9 +84,9 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
     return best;
 }
 
-int probe_interval(const std::vector<double> &cost) {
+int probe_interval(const std::vector<double> &cost, int probe_pass) {
     if (cost.size() < 2 || !(cost[0] > 0.0)) return 16;
-    const double extra = std::max(0.0, cost[1] / cost[0] - 1.0);
+    const double extra = std::max(0.0, cost_at(cost, std::max(2, probe_pass)) / cost[0] - 1.0);
     return std::clamp(static_cast<int>(std::ceil(extra / 0.01)), 16, 256);
 }
 

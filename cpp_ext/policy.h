@@ -27,11 +27,15 @@ double expected_tokens(const AcceptanceEstimate &est, int masks);
 
 // The number of masks (0 = plain decoding) with the highest expected tokens per unit of cost in steady
 // state: E[a] / cost(E[a] + masks), where cost[n-1] is the measured cost of a pass of n tokens.
-int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks);
+// With `fixed_pass` > 0 every pass with masks feeds exactly that many tokens (the re-fed ones, masks filling
+// the rest): the choice is plain against a pass of fixed_pass tokens whose masks fill what E[a] leaves.
+int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks,
+                 int fixed_pass = 0);
 
-// Plain passes between one-mask probes when the policy picks plain decoding: a probe costs
-// cost(2) / cost(1) - 1 more than a plain pass, so probing every `interval` passes costs about 1%.
-int probe_interval(const std::vector<double> &cost);
+// Plain passes between one-mask probes when the policy picks plain decoding: a probe (a pass of
+// `probe_pass` tokens) costs cost(probe_pass) / cost(1) - 1 more than a plain pass, so probing every
+// `interval` passes costs about 1%.
+int probe_interval(const std::vector<double> &cost, int probe_pass = 2);
 
 // Wall-clock check of the cost model behind choose_masks. The calibrated curve times passes on their own;
 // the loop's real costs can differ (llama.cpp's CUDA backend replays a captured graph only when a pass has

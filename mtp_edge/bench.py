@@ -146,9 +146,11 @@ def is_correct(text: str, answer: str) -> bool:
 
 # -- modes -----------------------------------------------------------------------------------------------
 def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[float],
-                  lookup: Sequence[int], fixed_shape: bool = False) -> list[Mode]:
-    """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto and lossless;
-    with `fixed_shape`, also the trained k_max, auto and lossless with passes of one shape (GPU graph replay)."""
+                  lookup: Sequence[int], other_shape: bool = False) -> list[Mode]:
+    """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto and lossless.
+
+    Passes with masks have one shape on a GPU (fixed_shape) and vary on a CPU by default; `other_shape` adds
+    k_max 3, the trained k_max, auto and lossless with the other choice, to show what it changes."""
     modes = [Mode("plain (llama-cpp-python)", "plain", 1)]
     modes += [Mode(f"prompt lookup {n}", "prompt_lookup", n + 1, lookup_tokens=n) for n in lookup]
     modes.append(Mode("mtp-edge k_max=1", "confadapt", 1, options={"k_max": 1}))
@@ -160,13 +162,14 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
     modes += [Mode(f"auto tau={t:g}", "auto", "auto", t, {"k_max": "auto", "tau": t}) for t in tau_sweep if t != tau]
     modes.append(Mode("auto", "auto", "auto", tau, {"k_max": "auto", "tau": tau}))
     modes.append(Mode("lossless auto", "lossless", "auto", tau, {"k_max": "auto", "tau": tau, "mode": "lossless"}))
-    if fixed_shape:
-        fixed = {"fixed_shape": True, "tau": tau}
-        modes += [Mode(f"k_max={k} fixed shape", "confadapt", k, tau, {**fixed, "k_max": k})
+    if other_shape:
+        fixed = not model.on_gpu
+        tag = "fixed shape" if fixed else "varying shape"
+        other = {"fixed_shape": fixed, "tau": tau}
+        modes += [Mode(f"k_max={k} {tag}", "confadapt", k, tau, {**other, "k_max": k})
                   for k in sorted({min(3, bound), bound}) if k > 1]
-        modes.append(Mode("auto fixed shape", "auto", "auto", tau, {**fixed, "k_max": "auto"}))
-        modes.append(Mode("lossless auto fixed shape", "lossless", "auto", tau,
-                          {**fixed, "k_max": "auto", "mode": "lossless"}))
+        modes.append(Mode(f"auto {tag}", "auto", "auto", tau, {**other, "k_max": "auto"}))
+        modes.append(Mode(f"lossless auto {tag}", "lossless", "auto", tau, {**other, "k_max": "auto", "mode": "lossless"}))
     for m in modes:  # the trained k_max bounds every sweep
         if isinstance(m.k_max, int) and m.mode == "confadapt" and m.k_max > bound:
             m.label += f" (> trained {bound})"

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import MTPModel
 
-CURVE_VERSION = 2  # 2: one-token passes timed in a block (version 1 interleaved them: no CUDA graph replay)
-MAX_PASS = 32  # the policy's curve covers passes of 1..32 tokens
+# 3: every size timed after passes of its own shape (version 2 did so only for one token, version 1 for none)
+CURVE_VERSION = 3
+MAX_PASS = 32
+WARM_PASSES = 2  # untimed passes of the same size before each timed one (CUDA captures a graph on the 2nd)  # the policy's curve covers passes of 1..32 tokens
 QUICK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 FULL_SIZES = tuple(range(1, MAX_PASS + 1))
 QUICK_DEPTHS = (128,)
@@ -201,12 +203,11 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                   repeats: int = 3, quick: bool = True) -> CostCurve:
     """Time llama_decode of n tokens after `depth` cached tokens, logits on every row, KV rolled back after each.
 
-    The curve prices passes as the decode loop meets them. Plain decoding repeats one-token passes, and
-    llama.cpp's CUDA backend replays a captured graph for a pass whose shape repeats (about half the cost of
-    running it afresh), so n = 1 is timed in a block of consecutive passes. With masks, the loop's pass size
-    changes from pass to pass, so sizes >= 2 are timed interleaved, each round over all of them (which also
-    spreads a drift in machine speed over every size). One untimed warm-up round first: llama.cpp sizes its
-    compute buffers per batch shape. Leaves the model's cache empty.
+    The curve prices passes as the decode loop meets them: plain decoding repeats one-token passes, and with
+    masks the loop feeds passes of one shape on a GPU (fixed_shape), where llama.cpp's CUDA backend replays a
+    captured graph once a shape repeats (about half the cost of running it afresh). So each timed pass follows
+    `WARM_PASSES` untimed passes of its own size; rounds go over all sizes, which spreads a drift in machine
+    speed over every size. Leaves the model's cache empty.
     """
     import llama_cpp
 
@@ -229,13 +230,12 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                 for start in range(0, depth, n_batch):  # the context the passes attend to
                     _decode(ctx, batch, tokens[start:min(depth, start + n_batch)], start, outputs=1)
                 samples: dict[int, list[float]] = {n: [] for n in sizes}
-                schedule = [[1]] * (repeats + 1) + [list(sizes[1:])] * (repeats + 1)
-                for round_, group in enumerate(schedule):
-                    for n in group:
-                        dt = _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
-                        llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
-                        if round_ not in (0, repeats + 1):  # each block's first round is its warm-up
-                            samples[n].append(dt * 1e3)
+                for _ in range(repeats):
+                    for n in sizes:
+                        for _ in range(WARM_PASSES + 1):
+                            dt = _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
+                            llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
+                        samples[n].append(dt * 1e3)  # the last of the block
                 cost[depth] = [statistics.median(samples[n]) for n in sizes]
         finally:
             llama_cpp.llama_batch_free(batch)

@@ -36,7 +36,8 @@ DECODE_OPTIONS: dict[str, object] = {
     "track_agreement": True,  # read the rows over re-fed tokens to measure agreement with greedy
     "pass_cost": None,  # cost of a pass of n tokens (index n-1): selects the cost-aware mask policy
     "trace": False,  # record what each pass did in GenerationStats.trace
-    "fixed_shape": False,  # passes with masks always feed k_max tokens (CUDA replays graphs of repeated shapes)
+    # passes with masks always feed k_max tokens (a GPU replays graphs of repeated shapes); None: on a GPU only
+    "fixed_shape": None,
 }
 
 
@@ -201,6 +202,8 @@ class MTPModel:
         self._lock = threading.Lock()
         self.n_ctx = self._decoder.n_ctx
         self.n_vocab = self._decoder.n_vocab
+        # Layers on a GPU: passes with masks get one shape (fixed_shape), which the GPU can replay as a graph.
+        self.on_gpu = n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
 
         self.mask_token_id = mask_token_id if mask_token_id is not None else self._find_mask_token()
         if self.mask_token_id is not None and not 0 <= self.mask_token_id < self.n_vocab:
@@ -303,9 +306,9 @@ class MTPModel:
                 raise ValueError(f"stop token id {s} is outside the vocab of {self.n_vocab}")
         p.stop_ids = stops
         p.track_agreement = bool(o["track_agreement"])
-        if not isinstance(o["fixed_shape"], bool):
-            raise ValueError(f"fixed_shape = {o['fixed_shape']!r} must be True or False")
-        p.fixed_shape = o["fixed_shape"]
+        if o["fixed_shape"] is not None and not isinstance(o["fixed_shape"], bool):
+            raise ValueError(f"fixed_shape = {o['fixed_shape']!r} must be True, False or None (on a GPU only)")
+        p.fixed_shape = self.on_gpu if o["fixed_shape"] is None else o["fixed_shape"]
         p.pass_cost = [float(c) for c in (pass_cost or [])]
         p.temperature = float(temperature)
         p.top_k, p.top_p, p.min_p = int(o["top_k"]), float(o["top_p"]), float(o["min_p"])

@@ -18,7 +18,7 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     rc = main(["bench", "-m", str(smollm2_path), "--mask-token-id", str(STAND_IN_MASK_ID), "--prompts", "gsm8k",
                "--n-prompts", "2", "--max-tokens", "6", "--repeats", "1", "--threads", "2", "--k-sweep", "2,3",
-               "--tau-sweep", "0.6", "--lookup", "2", "--json", str(out), "--plot", str(png)])
+               "--tau-sweep", "0.6", "--lookup", "2", "--compare-shapes", "--json", str(out), "--plot", str(png)])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "speedup" in printed and "prompt lookup 2" in printed
@@ -26,13 +26,15 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     rows = result["rows"]
     assert all(ROW_KEYS <= set(r) for r in rows)
     by_label = {r["label"]: r for r in rows}
-    assert set(by_label) == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
-                             "k_max=3", "auto tau=0.6", "auto", "lossless auto"}
+    fixed = {label for label in by_label if label.endswith(" fixed shape")}  # --compare-shapes on a CPU
+    assert {"k_max=3 fixed shape", "auto fixed shape", "lossless auto fixed shape"} <= fixed
+    assert set(by_label) - fixed == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
+                                     "k_max=3", "auto tau=0.6", "auto", "lossless auto"}
     assert {r["mode"] for r in rows} == {"plain", "prompt_lookup", "confadapt", "auto", "lossless"}
     assert by_label["plain (llama-cpp-python)"]["speedup"] == pytest.approx(1.0)
     assert by_label["k_max=3"]["k_max"] == 3 and by_label["auto"]["k_max"] == "auto"
     for r in rows:
-        assert r["decode_tps"] > 0 and r["eff_k"] >= 1.0 and r["prompts"] == 2
+        assert r["decode_tps"] > 0 and r["eff_k"] >= 1.0 and r["prompts"] == 2 and r["ms_per_pass"] > 0
         assert r["accuracy"] is not None  # GSM8K prompts carry answers
     # k_max = 1 through mtp-edge decodes exactly what llama-cpp-python decodes
     assert by_label["mtp-edge k_max=1"]["same_text_as_plain"] == 2

@@ -161,3 +161,16 @@ def test_fixed_shape_confadapt_passes_keep_one_size(model_f16):
 def test_fixed_shape_must_be_a_bool(model_f16):
     with pytest.raises(ValueError, match="fixed_shape"):
         model_f16.generate([1, 2, 3], 4, fixed_shape=1)
+
+
+def test_fixed_shape_defaults_to_the_backend(model_f16):
+    """None (the default) means fixed shapes only where layers run on a GPU: on this CPU model the passes are
+    those of fixed_shape=False, and differ from fixed_shape=True's."""
+    assert model_f16.on_gpu is False
+    tokens = chat(model_f16, PROMPTS[0])
+    fed = {}
+    for fixed in (None, False, True):
+        result = model_f16.generate(tokens, 30, k_max=5, tau=0.5, trace=True, fixed_shape=fixed, reuse_cache=False)
+        fed[fixed] = [t["fed"] for t in result.stats.trace]
+    assert fed[None] == fed[False]
+    assert fed[False] != fed[True]

@@ -39,8 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k-sweep", type=_ints, default=[2, 3, 4, 6, 8, 16], help="fixed k_max values (default 2,3,4,6,8,16)")
     p.add_argument("--tau-sweep", type=_floats, default=[0.6, 0.8, 0.99], help="extra tau values for auto")
     p.add_argument("--lookup", type=_ints, default=[2, 10], help="prompt-lookup drafted tokens (default 2,10)")
-    p.add_argument("--fixed-shape", action="store_true",
-                   help="also time passes of one shape (k_max tokens; on by default on a GPU backend)")
+    p.add_argument("--compare-shapes", action="store_true",
+                   help="also time a few modes with the other pass-shape choice (fixed k_max-token passes are the "
+                        "default on a GPU, varying ones on a CPU)")
     p.add_argument("--mask-token-id", type=int, default=None, help="mask token for a model without one (testing)")
     p.add_argument("--cached-curve", action="store_true",
                    help="use the cached pass-cost curve for auto instead of measuring a fresh one first")
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from mtp_edge.calibrate import backend_name
 
     try:  # the model is closed before plotting: the GPU bench once crashed at exit with llama.cpp still loaded
-        fixed_shape = args.fixed_shape or backend_name(args.n_gpu_layers) != "CPU"
-        modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup, fixed_shape)
+        modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup,
+                                    args.compare_shapes or backend_name(args.n_gpu_layers) != "CPU")
         rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
                            recalibrate=not args.cached_curve,
                            progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
