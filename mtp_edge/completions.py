@@ -55,6 +55,7 @@ def create_completion(model: MTPModel, prompt: str, *, stream: bool = False, **k
     if not isinstance(prompt, str) or not prompt:
         raise ValueError("prompt must be a non-empty string")
     gen, max_tokens, stop = _split_kwargs(dict(kwargs))
+    model.check_options(max_tokens, **gen)  # a bad option fails here, not on the first read of a stream
     cid, created, name = f"cmpl-{uuid.uuid4()}", int(time.time()), model.metadata.name or "mtp-edge"
     pieces = model.stream(prompt, max_tokens, stop=stop, **gen)
 
@@ -84,6 +85,7 @@ def create_chat_completion(model: MTPModel, messages: list[dict[str, str]], *, s
     """`/v1/chat/completions`: a chat.completion dict, or an iterator of chat.completion.chunk dicts."""
     check_messages(messages)
     gen, max_tokens, stop = _split_kwargs(dict(kwargs))
+    model.check_options(max_tokens, **gen)  # a bad option fails here, not on the first read of a stream
     prompt = model.format_chat(messages)
     cid, created, name = f"chatcmpl-{uuid.uuid4()}", int(time.time()), model.metadata.name or "mtp-edge"
     pieces = model.stream(prompt, max_tokens, stop=stop, **gen)

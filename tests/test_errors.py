@@ -21,6 +21,15 @@ def test_invalid_generation_arguments(model, kwargs, message):
         model.generate("Hello", 4, **kwargs)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_style_calls_refuse_bad_options_at_the_call(model, stream):
+    """Even a streamed completion raises at the call, before any chunk is read (a server can still say 400)."""
+    with pytest.raises(ValueError, match="tau"):
+        model.create_chat_completion([{"role": "user", "content": "Hi"}], tau=2.0, stream=stream)
+    with pytest.raises(ValueError, match="temperature"):
+        model.create_completion("Hi", temperature=-1.0, stream=stream)
+
+
 def test_empty_prompt(model):
     with pytest.raises(ValueError, match="empty prompt"):
         model.generate("", 4)
