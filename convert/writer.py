@@ -21,6 +21,8 @@ from typing import IO, Any, Iterator, Sequence
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
+from mtp_edge.gguf_kv import SCALAR_FORMATS
+
 from .quantize import encode_raw, encode_rows
 from .tensors import RowSource
 
@@ -31,11 +33,7 @@ CHUNK_ELEMENTS = 1 << 22  # 4M floats = 16 MiB of float32 per chunk
 FAST_PATHS = True  # tests switch this off to compare against the float32 path
 WORKERS = 2  # conversion threads; more buys nothing on the 2-core machines this targets
 
-_SCALAR = {
-    GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H", GGUFValueType.INT16: "<h",
-    GGUFValueType.UINT32: "<I", GGUFValueType.INT32: "<i", GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?",
-    GGUFValueType.UINT64: "<Q", GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
-}
+_SCALAR = SCALAR_FORMATS  # keyed by GGUF value type ids (GGUFValueType is an IntEnum)
 
 
 @dataclass
