@@ -31,6 +31,7 @@ def settings(k_max: int, which: str = "paper") -> list[tuple[str, dict]]:
 def main(argv: list[str] | None = None) -> int:
     from mtp_edge import MTPModel
     from mtp_edge.distill.evaluate import extract_number
+    from mtp_edge.jsonl import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-m", "--model", required=True)
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--settings", choices=("paper", "headline"), default="paper")
     args = ap.parse_args(argv)
-    records = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()][:args.n]
+    records = read_jsonl(args.data, ("question", "answer"), args.n)
     model = MTPModel(args.model, n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads)
     rows = []
     try:

@@ -10,7 +10,6 @@ prefix); for the prompt-lookup peer, the share of positions whose token equals p
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .jsonl import read_jsonl
 from .model import MTPModel
 
 GSM8K_FILE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
@@ -84,7 +84,7 @@ def load_prompts(spec: str, n: int | None = None) -> list[Prompt]:
     """`gsm8k`, `chat` or a JSONL file of {"prompt": ..., "answer": ...} (answer optional)."""
     if spec == "gsm8k":
         if GSM8K_FILE.exists():
-            rows = [_gsm8k_row(r) for r in _read_jsonl(GSM8K_FILE, n, ("question", "answer"))]
+            rows = [_gsm8k_row(r) for r in read_jsonl(GSM8K_FILE, ("question", "answer"), n)]
         else:
             rows = [Prompt(r["prompt"], r["answer"]) for r in GSM8K_BUILTIN]
     elif spec == "chat":
@@ -94,7 +94,7 @@ def load_prompts(spec: str, n: int | None = None) -> list[Prompt]:
         if not path.is_file():
             raise FileNotFoundError(f"prompt file {spec} does not exist (use gsm8k, chat or a .jsonl file)")
         rows = [Prompt(str(r["prompt"]), None if r.get("answer") is None else str(r["answer"]))
-                for r in _read_jsonl(path, n, ("prompt",))]
+                for r in read_jsonl(path, ("prompt",), n)]
     rows = rows[:n] if n else rows
     if not rows:
         raise ValueError(f"no prompts in {spec}")
@@ -103,26 +103,6 @@ def load_prompts(spec: str, n: int | None = None) -> list[Prompt]:
 
 def _gsm8k_row(r: dict) -> Prompt:
     return Prompt(r["question"], r["answer"].split("####")[-1].strip())
-
-
-def _read_jsonl(path: Path, n: int | None, required: tuple[str, ...]) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or any(k not in row for k in required):
-                raise ValueError(f"{path}:{lineno}: each line must be an object with {', '.join(required)}")
-            if not isinstance(row[required[0]], str) or not row[required[0]].strip():
-                raise ValueError(f"{path}:{lineno}: {required[0]!r} must be a non-empty string")
-            rows.append(row)
-            if n and len(rows) >= n:
-                break
-    return rows
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

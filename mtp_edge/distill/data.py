@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from mtp_edge.jsonl import read_jsonl
+
 
 @dataclass
 class Example:
@@ -24,19 +26,9 @@ def load_jsonl(path: str | Path, require_answer: bool = True) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} not found: pass --data with a jsonl file of "
                                 "{\"question\": ..., \"answer\": ...} lines")
-    records = []
     needed = ("question", "answer") if require_answer else ("question",)
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from exc
-        if not isinstance(rec, dict) or any(not isinstance(rec.get(key), str) for key in needed):
-            hint = " (or pass --self-generate to let the teacher write the answers)" if require_answer else ""
-            raise ValueError(f"{path}:{n}: needs string fields {', '.join(needed)}{hint}")
-        records.append(rec)
+    hint = " (or pass --self-generate to let the teacher write the answers)" if require_answer else ""
+    records = read_jsonl(path, needed, hint=hint)
     if not records:
         raise ValueError(f"{path} holds no records")
     return records
