@@ -159,7 +159,9 @@ class MTPModel:
         model_path: a .gguf file.
         n_ctx: context length in tokens (prompt + output).
         n_threads, n_threads_batch: CPU threads for one-token and batched passes (default: all cores).
-        n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build of llama-cpp-python.
+        n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build of llama-cpp-python. With
+            layers on a GPU, passes with masks all have k_max tokens by default (`fixed_shape`), so the GPU can
+            replay its captured graph (`on_gpu` says whether this applies).
         n_batch: tokens per llama_decode call during prefill.
         k_max, tau: defaults for generation; None takes "auto" for k_max when the file has a mask token (masks
             per pass chosen from this machine's measured pass costs, up to the file's `mtp.k_max`), and the
