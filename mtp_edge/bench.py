@@ -141,7 +141,8 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
     modes += [Mode(f"k_max={k}", "confadapt", k, tau, {"k_max": k, "tau": tau}) for k in k_sweep if 1 < k]
     modes += [Mode(f"auto tau={t:g}", "auto", "auto", t, {"k_max": "auto", "tau": t}) for t in tau_sweep if t != tau]
     modes.append(Mode("auto", "auto", "auto", tau, {"k_max": "auto", "tau": tau}))
-    modes.append(Mode("lossless auto", "lossless", "auto", tau, {"k_max": "auto", "tau": tau, "mode": "lossless"}))
+    lossless_tau = model.tau_for("lossless")  # proposals are verified: a lower threshold than ConfAdapt's pays
+    modes.append(Mode("lossless auto", "lossless", "auto", lossless_tau, {"k_max": "auto", "mode": "lossless"}))
     if other_shape:
         fixed = not model.on_gpu
         tag = "fixed shape" if fixed else "varying shape"
@@ -149,7 +150,8 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
         modes += [Mode(f"k_max={k} {tag}", "confadapt", k, tau, {**other, "k_max": k})
                   for k in sorted({min(3, bound), bound}) if k > 1]
         modes.append(Mode(f"auto {tag}", "auto", "auto", tau, {**other, "k_max": "auto"}))
-        modes.append(Mode(f"lossless auto {tag}", "lossless", "auto", tau, {**other, "k_max": "auto", "mode": "lossless"}))
+        modes.append(Mode(f"lossless auto {tag}", "lossless", "auto", lossless_tau,
+                          {"fixed_shape": fixed, "k_max": "auto", "mode": "lossless"}))
     for m in modes:  # the trained k_max bounds every sweep
         if isinstance(m.k_max, int) and m.mode == "confadapt" and m.k_max > bound:
             m.label += f" (> trained {bound})"

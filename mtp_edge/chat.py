@@ -143,7 +143,7 @@ class ChatSession:
 
     def settings(self) -> str:
         k = self.options.get("k_max", self.model.default_k_max)
-        tau = self.options.get("tau", self.model.default_tau)
+        tau = self.options.get("tau", self.model.tau_for(self.options.get("mode", "confadapt")))
         return f"k_max = {k}, tau = {tau:.2f}, mode = {self.options.get('mode', 'confadapt')}"
 
     def stats_text(self) -> str:

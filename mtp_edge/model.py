@@ -20,11 +20,15 @@ from . import _core  # noqa: E402
 
 Mode = Literal["confadapt", "static", "lossless"]
 MODES = ("confadapt", "static", "lossless")
+# Lossless mode's default proposal threshold. A wrong proposal costs a verified row, never output quality, so
+# proposing below ConfAdapt's 0.9 pays: run-3 SmolLM2-MTP, k_max 6, tokens per pass at tau 0.9 / 0.7 / 0.5 / 0.3 /
+# 0.1: GSM8K 1.76 / 2.21 / 2.39 / 2.36 / 2.33, chat 1.48 / 1.63 / 1.77 / 1.87 / 1.84 (docs/RESULTS.md, lossless).
+LOSSLESS_TAU = 0.5
 
 # Decoding options of generate/stream/stream_tokens and their defaults (None: the model's default).
 DECODE_OPTIONS: dict[str, object] = {
     "k_max": None,  # tokens per pass at most (k_max - 1 masks); 1 = plain; "auto" = cost-aware (calibrate.py)
-    "tau": None,  # ConfAdapt threshold on the top-1 probability of each mask row
+    "tau": None,  # threshold on the top-1 probability of each mask row (None: tau_for(mode))
     "mode": "confadapt",  # "confadapt", "static" (accept all k) or "lossless" (verify before emitting)
     "temperature": 0.0,  # 0 = greedy
     "top_k": 40,
@@ -248,6 +252,11 @@ class MTPModel:
             raise ValueError(f"tau = {tau!r} must be in (0, 1]")
         return float(tau)
 
+    def tau_for(self, mode: str = "confadapt") -> float:
+        """The threshold a generation in `mode` uses when none is given: the model's tau (ConfAdapt, static),
+        or LOSSLESS_TAU for lossless mode, where a confident-enough mask row only proposes a token."""
+        return LOSSLESS_TAU if mode == "lossless" else self.default_tau
+
     @property
     def is_mtp(self) -> bool:
         """True when the model has a mask token (so k_max > 1 is possible)."""
@@ -298,7 +307,7 @@ class MTPModel:
 
                 pass_cost = pass_cost_for(self)
         p.k_max = self._check_k_max(k_max)
-        p.tau = self._check_tau(self.default_tau if o["tau"] is None else o["tau"])
+        p.tau = self._check_tau(self.tau_for(mode) if o["tau"] is None else o["tau"])
         p.mask_id = -1 if self.mask_token_id is None else self.mask_token_id
         p.mask_range = self.metadata.mask_mode == "range"
         p.max_tokens = max_tokens

@@ -174,3 +174,16 @@ def test_fixed_shape_defaults_to_the_backend(model_f16):
         fed[fixed] = [t["fed"] for t in result.stats.trace]
     assert fed[None] == fed[False]
     assert fed[False] != fed[True]
+
+
+def test_lossless_proposes_at_its_own_default_threshold(model_f16):
+    """Without tau, lossless mode proposes at LOSSLESS_TAU (a wrong proposal costs a row, not output quality);
+    ConfAdapt keeps the model's tau."""
+    from mtp_edge.model import LOSSLESS_TAU
+
+    assert model_f16.tau_for("lossless") == LOSSLESS_TAU < model_f16.tau_for("confadapt") == model_f16.default_tau
+    tokens = chat(model_f16, PROMPTS[0])
+    run = lambda **kw: model_f16.generate(tokens, 30, k_max=5, mode="lossless", trace=True, reuse_cache=False, **kw)
+    default, explicit = run(), run(tau=LOSSLESS_TAU)
+    assert default.tokens == explicit.tokens and default.stats.trace == explicit.stats.trace
+    assert run(tau=model_f16.default_tau).stats.proposed <= default.stats.proposed

@@ -19,7 +19,8 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k-max", default=None,
                    help="tokens per pass at most (k_max - 1 masks), or 'auto': as many masks as pay on this "
                         "machine's measured pass costs, up to the model's mtp.k_max (default: auto)")
-    p.add_argument("--tau", type=float, default=None, help="ConfAdapt threshold in (0, 1]; default: the model's")
+    p.add_argument("--tau", type=float, default=None,
+                   help="threshold in (0, 1]; default: the model's (ConfAdapt), 0.5 with --mode lossless")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--static", action="store_true", help="accept all k tokens of a pass (no confidence test)")
     g.add_argument("--ntp", action="store_true", help="plain next-token decoding (k_max = 1)")
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             "passes": s.passes, "eff_k": s.eff_k, "decode_tps": s.decode_tps, "agreement": s.agreement,
             "mask_agreement": s.mask_agreement, "accept_hist": s.accept_hist, "prompt_tokens": s.prompt_tokens,
             "prefill_s": s.prefill_s, "decode_s": s.decode_s,
-            "k_max": options["k_max"] or model.default_k_max, "tau": options["tau"] or model.default_tau,
+            "k_max": options["k_max"] or model.default_k_max, "tau": options["tau"] or model.tau_for(options["mode"]),
             "mode": options["mode"],
         }))
         return 0
