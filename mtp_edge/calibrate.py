@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 # 3: every size timed after passes of its own shape (version 2 did so only for one token, version 1 for none)
 CURVE_VERSION = 3
-MAX_PASS = 32
-WARM_PASSES = 2  # untimed passes of the same size before each timed one (CUDA captures a graph on the 2nd)  # the policy's curve covers passes of 1..32 tokens
+MAX_PASS = 32  # the policy's curve covers passes of 1..32 tokens
+WARM_PASSES = 2  # untimed passes of the same size before each timed one (CUDA captures a graph on the 2nd)
 QUICK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 FULL_SIZES = tuple(range(1, MAX_PASS + 1))
 QUICK_DEPTHS = (128,)
