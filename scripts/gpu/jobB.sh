@@ -3,11 +3,7 @@ set -x
 source .carry/dev/env.sh
 REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
 ADAPTER=$REPO/mtp_edge/assets/smollm2_mtp
-( tar xzf .carry/c/lcp.tgz -C /tmp && cd /tmp/lcp-src && \
-  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=14 \
-  python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 . && cd $REPO && \
-  python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK ) > $R/build.log 2>&1 &
-BUILD=$!
+source .carry/dev/cuda.sh; start_cuda_build
 # 1. full fine-tuning probe (is LoRA r32 the limit?), same data and objective as the shipped adapter's run
 mkdir -p $R/full && cp $R/out/self_prompted.jsonl $R/full/
 TL=$(( DEADLINE - $(date +%s) ))
@@ -19,13 +15,7 @@ cp $R/full/eval.json $RES/eval_full_ft_headline100.json; grep '^{"step"' $R/log 
 rm -rf $R/full/model $R/full/checkpoint
 # 2. GPU bench with the CUDA build (waits for it)
 wait $BUILD; tail -5 $R/build.log > $RES/build_tail.txt
-python3 - <<'PY'
-import json
-rows = [json.loads(l) for l in open('/tmp/data/test.jsonl')][:16]
-with open('/tmp/data/gsm8k_prompts.jsonl', 'w') as f:
-    for r in rows:
-        f.write(json.dumps({"prompt": r["question"], "answer": r["answer"].split("####")[-1].strip()}) + "\n")
-PY
+write_gsm8k_prompts
 ( export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site; cd /tmp
   python3 -c "import mtp_edge, mtp_edge._core, llama_cpp; print(mtp_edge.__file__, llama_cpp.__file__, llama_cpp.llama_supports_gpu_offload())"
   python3 -m mtp_edge convert $BASE --adapter $ADAPTER --outtype f16 -o /tmp/mtp_f16.gguf -q

@@ -4,11 +4,7 @@ set -x
 source .carry/dev/env.sh
 REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
 SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
-( tar xzf .carry/c/lcp.tgz -C /tmp && cd /tmp/lcp-src && \
-  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=14 \
-  python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 . && cd $REPO && \
-  python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK ) > $R/build.log 2>&1 &
-BUILD=$!
+source .carry/dev/cuda.sh; start_cuda_build
 TRAIN="--base $BASE --data /tmp/data/teacher_answers.jsonl --out $R/out --self-prompt 6144 --gen-batch 1024
   --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --lora-rank 32 --init-adapter $SHIPPED --lr ${LR:-2e-4} --warmup 30
   --regions 12 --batch 128 --steps ${HORIZON:-1500} --save-every 200 --log-every 20 --no-progress --ntp-weight 3"
@@ -16,13 +12,7 @@ TRAIN="--base $BASE --data /tmp/data/teacher_answers.jsonl --out $R/out --self-p
 python3 -m mtp_edge distill $TRAIN --time-limit ${TL1:-400} > $R/log 2>&1
 # 2. the GPU bench, alone on the GPU
 wait $BUILD; tail -5 $R/build.log > $RES/build_tail.txt
-python3 - <<'PY'
-import json
-rows = [json.loads(l) for l in open('/tmp/data/test.jsonl')][:16]
-with open('/tmp/data/gsm8k_prompts.jsonl', 'w') as f:
-    for r in rows:
-        f.write(json.dumps({"prompt": r["question"], "answer": r["answer"].split("####")[-1].strip()}) + "\n")
-PY
+write_gsm8k_prompts
 ( export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site; cd /tmp
   python3 -c "import mtp_edge, mtp_edge._core, llama_cpp; print(mtp_edge.__file__, llama_cpp.__file__, llama_cpp.llama_supports_gpu_offload())"
   for T in ${TYPES:-q8_0 f16}; do
