@@ -14,7 +14,7 @@
    E[a](m) * cost(1) / cost(E[a](m) + m), for the trained k_max (m = k_max - 1) and the best m (`auto`).
 
     python benchmarks/scale_projection.py --workdir /tmp/scale [--shapes llama-3.1-8b,qwen3-4b]
-        [--types f16,q4_k_m] [--layers 1,3] [--threads 2] [--json OUT] [--curves-json CACHED]
+        [--types f16,q4_k_m] [--layers 1,3] [--threads 2] [--n-gpu-layers -1] [--json OUT] [--curves-json CACHED]
 """
 
 from __future__ import annotations
@@ -111,11 +111,12 @@ def make_file(workdir: Path, shape: str, qtype: str, n_layer: int) -> Path:
     return out
 
 
-def measure(path: Path, threads: int, repeats: int) -> dict[int, float]:
+def measure(path: Path, threads: int, repeats: int, n_gpu_layers: int = 0) -> dict[int, float]:
     from mtp_edge import calibrate
     from mtp_edge.model import MTPModel
 
-    model = MTPModel(path, n_ctx=1024, n_threads=threads, n_threads_batch=threads, n_batch=64)
+    model = MTPModel(path, n_ctx=1024, n_threads=threads, n_threads_batch=threads, n_batch=64,
+                     n_gpu_layers=n_gpu_layers)
     try:
         curve = calibrate.measure_curve(model, sizes=SIZES, depths=(256,), repeats=repeats)
     finally:
@@ -131,6 +132,7 @@ def main() -> int:
     ap.add_argument("--layers", default="1,3", help="two layer counts to extrapolate from")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--n-gpu-layers", type=int, default=0, help="-1: every layer on the GPU (a CUDA/Metal build)")
     ap.add_argument("--curves-json", default=None, help="reuse measured curves from an earlier --json")
     ap.add_argument("--accept-hist", default=None,
                     help="JSON {\"k_max\": K, \"accept_hist\": [...]} of our model (a fixed-k_max run)")
@@ -157,7 +159,7 @@ def main() -> int:
                 path = make_file(workdir, shape, qtype, n_layer)
                 if args.prepare_only:
                     continue
-                measured[name][str(n_layer)] = measure(path, args.threads, args.repeats)
+                measured[name][str(n_layer)] = measure(path, args.threads, args.repeats, args.n_gpu_layers)
                 print(f"measured {path.name} in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     if args.prepare_only:
         return 0
@@ -173,9 +175,10 @@ def main() -> int:
         scenarios[f"our model ({ours.get('label', 'accept_hist')})"] = conditionals_from_hist(ours["accept_hist"],
                                                                                                 ours["k_max"])
     curves = {}
+    where = "GPU" if args.n_gpu_layers else f"CPU, {args.threads} threads"
     for name, by_layers in measured.items():
         shape = name.split()[0]
-        curves[f"{name} (CPU, {args.threads} threads, {FULL_LAYERS[shape]} layers extrapolated)"] = extrapolate(
+        curves[f"{name} ({where}, {FULL_LAYERS[shape]} layers extrapolated)"] = extrapolate(
             by_layers[str(lo)], by_layers[str(hi)], lo, hi, FULL_LAYERS[shape])
     for qtype, c in H200_8B.items():
         curves[f"llama-3.1-8b {qtype} (H200 CUDA, MEASURED.md)"] = c
@@ -193,7 +196,8 @@ def main() -> int:
     for r in rows:
         print(f"{r['curve']:<64}{r['ms_n1']:>8.1f}{r['cost_ratio_n8']:>7.2f}{r['kmax_speedup']:>7.2f}"
               f"{r['auto_masks']:>7}{r['auto_speedup']:>8.2f}{r['auto_eff_k']:>7.2f}  {r['acceptance']}")
-    result = {"measured": measured, "layers": [lo, hi], "threads": args.threads, "rows": rows}
+    result = {"measured": measured, "layers": [lo, hi], "threads": args.threads, "n_gpu_layers": args.n_gpu_layers,
+              "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0

@@ -96,3 +96,13 @@ def test_answer_extraction():
     assert extract_number("The answer is 42.") == "42"
     assert extract_number("costs $3.50 in total") == "3.5"
     assert extract_number("no digits") is None
+
+
+def test_evaluate_only_selects_settings_by_label_prefix():
+    from mtp_edge.distill.evaluate import paper_settings, select_settings
+    rows = paper_settings(6)
+    assert select_settings(rows, []) == rows
+    kept = select_settings(rows, ["MTP static k=1", "ConfAdapt tau=0.9 "])
+    assert [r[0] for r in kept] == ["MTP static k=1", "ConfAdapt tau=0.9 (k_max=6)"]
+    with pytest.raises(SystemExit, match="matches no setting"):
+        select_settings(rows, ["ConfAdapt tau=0.5"])

@@ -92,6 +92,17 @@ def headline_settings(k_max: int) -> list[tuple[str, int, float, bool, bool]]:
 SETTINGS = {"paper": paper_settings, "headline": headline_settings}
 
 
+def select_settings(rows: list[tuple[str, int, float, bool, bool]], prefixes: list[str]):
+    """The rows whose label starts with one of `prefixes` (all rows when none are given)."""
+    if not prefixes:
+        return rows
+    kept = [r for r in rows if r[0].startswith(tuple(prefixes))]
+    if not kept:
+        labels = ", ".join(repr(r[0].split(" (")[0]) for r in rows)
+        raise SystemExit(f"--only {prefixes} matches no setting; the labels start with: {labels}")
+    return kept
+
+
 def markdown_table(rows: list[SettingResult]) -> str:
     lines = ["| setting | GSM8K acc | Eff. k | agreement | tokens | passes |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -135,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--settings", choices=sorted(SETTINGS), default="paper",
                     help="paper: the full table; headline: original/MTP k=1 and ConfAdapt 0.9/0.8")
+    ap.add_argument("--only", action="append", default=[], metavar="PREFIX",
+                    help="run only the settings whose label starts with PREFIX (repeatable), e.g. to give each "
+                         "GPU of a machine its own rows: --only 'MTP static k=1'")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
+    select_settings(SETTINGS[args.settings](args.k_max or 0), args.only)  # a bad --only fails before the model loads
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tok = load_base(args.base, torch.float32, device)
     ctx = None
@@ -151,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     records = load_jsonl(args.data)[:args.n]
     rows = evaluate_model(model, tok, records, ids[0], sorted(set(stop_token_ids(tok)) | set(mtp.stop_token_ids)),
                           args.k_max or mtp.k_max, args.max_tokens, args.batch, mtp.prompt_format, ctx,
-                          settings=SETTINGS[args.settings](args.k_max or mtp.k_max))
+                          settings=select_settings(SETTINGS[args.settings](args.k_max or mtp.k_max), args.only))
     print(markdown_table(rows))
     if args.json:
         with open(args.json, "w") as f:

@@ -22,3 +22,12 @@ python3 -m mtp_edge distill --base /tmp/tiny --data /tmp/tiny.jsonl --out /tmp/t
   --batch 16 --regions 3 --seq-len 48 --no-progress --ntp-weight 3 --eval-data /tmp/tiny.jsonl --eval-n 8 --eval-settings headline --eval-max-tokens 8 >> $OUT/smoke.log 2>&1 || { echo SMOKE3 FAILED; tail -30 $OUT/smoke.log; exit 1; }
 python3 -m mtp_edge.distill.evaluate --base /tmp/tiny --adapter /tmp/tinyrun/model --data /tmp/tiny.jsonl --n 8 --batch 4 --max-tokens 8 --settings headline >> $OUT/smoke.log 2>&1 || { echo SMOKE4 FAILED; tail -30 $OUT/smoke.log; exit 1; }
 echo "smoke full+evaluate ok"
+# several GPUs: a data-parallel smoke run through torchrun (jobD trains that way only when it passed)
+NG=$(nvidia-smi -L | wc -l)
+if [ $NG -ge 2 ]; then
+  python3 -m torch.distributed.run --standalone --nproc_per_node 2 -m mtp_edge distill --base /tmp/tiny --data /tmp/tiny.jsonl \
+    --out /tmp/tinyddp --lora-rank 4 --k-max 6 --steps 6 --batch 16 --regions 3 --seq-len 48 --no-progress --log-every 2 \
+    > /tmp/ddp.log 2>&1 && grep -q "distill: wrote" /tmp/ddp.log && touch /tmp/ddp_ok
+  cp /tmp/ddp.log $OUT/ddp_smoke.log
+  echo "torchrun smoke on $NG GPUs: $([ -f /tmp/ddp_ok ] && echo ok || echo FAILED)"; grep "processes" /tmp/ddp.log | tail -1
+fi

@@ -1,7 +1,7 @@
 # sourced by jobB/jobC: the CUDA build of llama-cpp-python + mtp-edge on the CPUs, and the bench's prompt file
 start_cuda_build() {  # in the background; sets BUILD (its pid); log in $R/build.log
   ( tar xzf .carry/c/lcp.tgz -C /tmp && cd /tmp/lcp-src && \
-    CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=14 \
+    CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=${BUILD_JOBS:-14} \
     python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 . && cd $REPO && \
     python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK ) > $R/build.log 2>&1 &
   BUILD=$!

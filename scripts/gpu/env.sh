@@ -4,3 +4,5 @@ if [ ! -f /tmp/site/.ok ]; then
 fi
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 mkdir -p /tmp/gg /tmp/data /tmp/run
+# NVLink multicast stays off (the workplace's rule for multi-GPU machines), also for processes torchrun starts
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
