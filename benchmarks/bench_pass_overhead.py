@@ -6,7 +6,7 @@ previous commit's, built with the same llama_decode timer) on the same model, pr
 processes alternating round by round with the current build, so the two columns compare loop overhead only. Median over repeats; threads fixed.
 
     python benchmarks/bench_pass_overhead.py [-m MODEL] [--threads 2] [--repeats 5] [--max-tokens 64]
-        [--baseline-core /tmp/old_ext/build/_core.cpython-311-x86_64-linux-gnu.so] [--json OUT]
+        [--n-gpu-layers -1] [--baseline-core /tmp/old_ext/build/_core.cpython-311-x86_64-linux-gnu.so] [--json OUT]
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ CONFIGS = [
     ("static k=4", dict(k_max=4, mode="static")),
     ("confadapt k=4 tau=0.5", dict(k_max=4, tau=0.5)),
     ("confadapt k=4, no agreement rows", dict(k_max=4, tau=0.5, track_agreement=False)),
+    ("confadapt k=6 tau=0.9", dict(k_max=6, tau=0.9)),
+    ("confadapt k=6 tau=0.9, varying shape", dict(k_max=6, tau=0.9, fixed_shape=False)),
+    ("lossless k=6 tau=0.5", dict(k_max=6, mode="lossless")),
 ]
 
 
@@ -72,7 +75,8 @@ def worker(args) -> int:
 
     path = args.model or str(smollm2_gguf())
     mask = args.mask_token_id if args.mask_token_id is not None else (None if args.model else STAND_IN_MASK_ID)
-    model = MTPModel(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads, mask_token_id=mask)
+    model = MTPModel(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads, mask_token_id=mask,
+                     n_gpu_layers=args.n_gpu_layers)
     samples = []
     for i, prompt in enumerate(PROMPTS):
         tokens = model.tokenize(model.format_chat([{"role": "user", "content": prompt}]))
@@ -91,6 +95,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--n-gpu-layers", type=int, default=0, help="-1: every layer on the GPU (CUDA/Metal build)")
     ap.add_argument("--baseline-core", default=None, help="a second _core .so to compare against")
     ap.add_argument("--json", default=None)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -100,7 +105,7 @@ def main() -> int:
         return worker(args)
     builds = {"current": None, **({"baseline": args.baseline_core} if args.baseline_core else {})}
     common = [sys.executable, __file__, "--worker", "--threads", str(args.threads), "--max-tokens",
-              str(args.max_tokens)] + (["-m", args.model] if args.model else []) + (
+              str(args.max_tokens), "--n-gpu-layers", str(args.n_gpu_layers)] + (["-m", args.model] if args.model else []) + (
         ["--mask-token-id", str(args.mask_token_id)] if args.mask_token_id is not None else [])
     samples: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.repeats):
@@ -118,13 +123,14 @@ def main() -> int:
         rows.append({"config": label, "build": build, "loop_ms_per_pass": loop, "llama_decode_ms_per_pass": llama,
                      "overhead_ms_per_pass": over, "overhead_share": over / loop,
                      "eff_k": statistics.median(r["eff_k"] for r in runs)})
-    print(f"model {Path(path).name}, threads {args.threads}, {len(PROMPTS)} prompts x {args.repeats} repeats, "
+    print(f"model {Path(path).name}, threads {args.threads}, n_gpu_layers {args.n_gpu_layers}, {len(PROMPTS)} prompts x {args.repeats} repeats, "
           f"{args.max_tokens} tokens; medians; builds alternated round by round")
     print(f"{'config':<36}{'build':>10}{'ms/pass':>9}{'llama_decode':>14}{'overhead ms':>13}{'share':>8}{'Eff.k':>7}")
     for r in rows:
         print(f"{r['config']:<36}{r['build']:>10}{r['loop_ms_per_pass']:>9.2f}{r['llama_decode_ms_per_pass']:>14.2f}"
               f"{r['overhead_ms_per_pass']:>13.3f}{r['overhead_share']:>8.1%}{r['eff_k']:>7.2f}")
-    result = {"model": Path(path).name, "threads": args.threads, "repeats": args.repeats, "rows": rows}
+    result = {"model": Path(path).name, "threads": args.threads, "n_gpu_layers": args.n_gpu_layers,
+              "repeats": args.repeats, "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     print(json.dumps(result))

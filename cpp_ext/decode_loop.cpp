@@ -285,6 +285,8 @@ void Decoder::decode_chunk(const int32_t *tokens, int n, int pos, int first_outp
     }
     const auto t0 = std::chrono::steady_clock::now();
     const int32_t rc = api_.decode(ctx_, batch_);
+    // A GPU computes asynchronously: wait here (reading a row would anyway) so the timer holds the GPU's time.
+    if (rc == 0 && first_output < n) api_.synchronize(ctx_);
     if (!prefilling_) stats_.llama_decode_s += seconds_since(t0);  // the rest of decode_s is the loop's own
     if (rc != 0) {
         throw std::runtime_error("llama_decode failed with status " + std::to_string(rc) +

@@ -16,7 +16,7 @@ TRAIN="--base $BASE --data /tmp/data/teacher_answers.jsonl --out $R/out --self-p
   --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --lora-rank 32 --init-adapter $SHIPPED --lr ${LR:-2e-4} --warmup 30
   --regions 12 --batch $(( ${PER:-48} * NP )) --steps ${HORIZON:-3000} --save-every 250 --log-every 25 --no-progress
   --ntp-weight 3"
-( CUDA_VISIBLE_DEVICES=$TRAIN_GPUS $LAUNCH distill $TRAIN --time-limit $(( TRAIN_END - $(date +%s) - 90 )) > $R/log 2>&1
+( export OMP_NUM_THREADS=4; CUDA_VISIBLE_DEVICES=$TRAIN_GPUS $LAUNCH distill $TRAIN --time-limit $(( TRAIN_END - $(date +%s) - 90 )) > $R/log 2>&1
   echo "exit $?" > $R/train_done ) &
 TRAINER=$!
 # 2. GPU 0: the bench alone on it, then the scale-projection calibration
@@ -35,6 +35,9 @@ write_gsm8k_prompts
         --max-tokens 128 --repeats 3 --json $RES/bench_gpu_${T}_$N.json > $RES/bench_gpu_${T}_$N.txt 2>&1
       cat $RES/bench_gpu_${T}_$N.txt
     done
+    # where a pass's time goes: llama_decode (synchronised) against the loop's own work
+    [ $T = q8_0 ] && python3 $REPO/benchmarks/bench_pass_overhead.py -m /tmp/mtp_q8_0.gguf --n-gpu-layers -1 --repeats 3 \
+      --max-tokens 128 --json $RES/pass_overhead_gpu_q8_0.json > $RES/pass_overhead_gpu_q8_0.txt 2>&1
   done
   echo BENCH_DONE
   [ $(date +%s) -lt $(( TRAIN_END - 180 )) ] && python3 $REPO/benchmarks/scale_projection.py --workdir /tmp/scale --n-gpu-layers -1 --repeats 3 \

@@ -7,7 +7,7 @@ tail -c 20000 /tmp/run/build.log > $OUT/build.log 2>/dev/null
 [ -d /tmp/run/results ] && tar czf $OUT/results.tgz -C /tmp/run results
 R=/tmp/run/out
 [ -f $R/eval.md ] && cp $R/eval.md $R/eval.json $OUT/
-if [ -f /tmp/run/train_done ] && grep -q "distill: wrote" /tmp/run/log 2>/dev/null; then
+if [ -f $R/model/adapter_model.safetensors ]; then  # the last save (final once train_done exists)
   tar cf - -C $R model | split -b 15000000 - $OUT/model.tar.part_
 fi
 cat /tmp/run/train_done /tmp/run/done 2>/dev/null; grep -v '^{' /tmp/run/log | grep -v Converting | tail -6; grep '^{' /tmp/run/log | tail -2
