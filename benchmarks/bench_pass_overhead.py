@@ -84,7 +84,8 @@ def worker(args) -> int:
             run_once(model, tokens, 8, dict(k_max=4, tau=0.5))  # warm-up
         for label, options in CONFIGS:
             samples.append({"config": label, **run_once(model, tokens, args.max_tokens, options)})
-    print(json.dumps(samples))
+    model.close()
+    print(json.dumps(samples), flush=True)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -152,6 +153,12 @@ def _stats(raw: dict, greedy: bool, stopped: bool) -> GenerationStats:
     )
 
 
+def _release_model(state: dict) -> None:
+    """The decoder first (it points into the context), then llama-cpp-python's model and context."""
+    state["_decoder"] = None
+    state["llama"].close()
+
+
 class MTPModel:
     """A GGUF model decoded with multi-token prediction.
 
@@ -205,6 +212,9 @@ class MTPModel:
             **llama_kwargs,
         )
         self._decoder = _core.Decoder(libllama_handle(), context_pointer(self.llama))
+        # Free the decoder, then llama.cpp's context, when the model is collected or at the latest at interpreter
+        # exit, before a GPU backend's own teardown (an unordered teardown can crash a CUDA process at exit).
+        self._release = weakref.finalize(self, _release_model, self.__dict__)
         self._lock = threading.Lock()
         self.n_ctx = self._decoder.n_ctx
         self.n_vocab = self._decoder.n_vocab
@@ -447,8 +457,8 @@ class MTPModel:
         return create_chat_completion(self, messages, **kwargs)
 
     def close(self) -> None:
-        self._decoder = None  # type: ignore[assignment]
-        self.llama.close()
+        """Free the model and its context now (also done when the model is collected, and at exit)."""
+        self._release()
 
     def __enter__(self) -> MTPModel:
         return self
