@@ -23,7 +23,10 @@ def test_shipped_adapter_files_fit_the_budget():
 
 @pytest.mark.slow
 def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
-    """One MTP pass (prompt + answer prefix + 7 masks): same argmax and top-1 probability on all 8 rows."""
+    """One MTP pass (prompt + answer prefix + 7 masks): same argmax and top-1 probability on all 8 rows.
+
+    An F32 file, so the check is the conversion's (LoRA merge, mask rows, tensor layout), not F16 rounding: an F16
+    file of the run-4 adapter moved one mid-range probability by 0.017."""
     llama_cpp = pytest.importorskip("llama_cpp")
     import numpy as np
 
@@ -31,7 +34,7 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
     from mtp_edge.distill.data import prompt_ids
     from mtp_edge.distill.modeling import load_adapter, load_base
 
-    out = convert_checkpoint(str(smollm2_path), str(tmp_path / "mtp.gguf"), outtype="f16", adapter=str(ADAPTER),
+    out = convert_checkpoint(str(smollm2_path), str(tmp_path / "mtp.gguf"), outtype="f32", adapter=str(ADAPTER),
                              progress=False)
     model, tok = load_base(str(smollm2_path))
     model, ids = load_adapter(model, tok, ADAPTER)
@@ -46,6 +49,6 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
     got = torch.tensor(np.array(llm.scores[len(seq) - 8:len(seq)]), dtype=torch.float32)[:, :ref.shape[1]]
     assert got.argmax(-1).tolist() == ref.argmax(-1).tolist()
     torch.testing.assert_close(torch.softmax(got, -1).max(-1).values, torch.softmax(ref, -1).max(-1).values,
-                               atol=0.01, rtol=0)
+                               atol=2e-3, rtol=0)
     # the trained mask rows predict: row 1 (first mask) is confident on this easy continuation
     assert torch.softmax(ref[1], -1).max().item() > 0.9
