@@ -106,7 +106,8 @@ def main() -> int:
         return worker(args)
     builds = {"current": None, **({"baseline": args.baseline_core} if args.baseline_core else {})}
     common = [sys.executable, __file__, "--worker", "--threads", str(args.threads), "--max-tokens",
-              str(args.max_tokens), "--n-gpu-layers", str(args.n_gpu_layers)] + (["-m", args.model] if args.model else []) + (
+              str(args.max_tokens), "--n-gpu-layers", str(args.n_gpu_layers)]
+    common += (["-m", args.model] if args.model else []) + (
         ["--mask-token-id", str(args.mask_token_id)] if args.mask_token_id is not None else [])
     samples: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.repeats):
@@ -124,8 +125,9 @@ def main() -> int:
         rows.append({"config": label, "build": build, "loop_ms_per_pass": loop, "llama_decode_ms_per_pass": llama,
                      "overhead_ms_per_pass": over, "overhead_share": over / loop,
                      "eff_k": statistics.median(r["eff_k"] for r in runs)})
-    print(f"model {Path(path).name}, threads {args.threads}, n_gpu_layers {args.n_gpu_layers}, {len(PROMPTS)} prompts x {args.repeats} repeats, "
-          f"{args.max_tokens} tokens; medians; builds alternated round by round")
+    print(f"model {Path(path).name}, threads {args.threads}, n_gpu_layers {args.n_gpu_layers}, "
+          f"{len(PROMPTS)} prompts x {args.repeats} repeats, {args.max_tokens} tokens; medians; "
+          "builds alternated round by round")
     print(f"{'config':<36}{'build':>10}{'ms/pass':>9}{'llama_decode':>14}{'overhead ms':>13}{'share':>8}{'Eff.k':>7}")
     for r in rows:
         print(f"{r['config']:<36}{r['build']:>10}{r['loop_ms_per_pass']:>9.2f}{r['llama_decode_ms_per_pass']:>14.2f}"
