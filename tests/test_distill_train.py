@@ -115,6 +115,38 @@ def test_resume_continues_the_same_run(tmp_path, lora_rank):
     assert len(set(full)) > 1  # the run actually moved
 
 
+def test_sigterm_stops_cleanly_and_resume_continues_the_same_run(tmp_path):
+    import os
+    import signal
+
+    from mtp_edge.distill.train import STATE_FILE
+
+    base = make_tiny_checkpoint(tmp_path / "base", seed=4)
+    data = tmp_path / "data.jsonl"
+    save_jsonl(data, tiny_records(24, seed=1))
+
+    def cfg(out, resume=False):
+        return TrainConfig(base=str(base), data=str(data), out=str(tmp_path / out), k_max=4, steps=6, seq_len=40,
+                           regions=3, lr=3e-3, warmup=2, batch=4, save_every=100, log_every=1, lora_rank=4,
+                           device="cpu", resume=resume)
+
+    full = [h["loss"] for h in train(cfg("a"), log=lambda m: None, progress=False)["history"]]
+    messages = []
+
+    def terminate_at_step_1(msg: str):
+        messages.append(msg)
+        if msg.startswith("{") and json.loads(msg)["step"] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler (or `kill`) sends mid-step
+
+    stopped = train(cfg("b"), log=terminate_at_step_1, progress=False)["history"]
+    assert len(stopped) == 2 and any("stopped by signal after 2 steps" in m for m in messages)
+    assert torch.load(tmp_path / "b" / "checkpoint" / STATE_FILE, weights_only=False)["step"] == 2
+    assert (tmp_path / "b" / "model" / "adapter_model.safetensors").is_file()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after training
+    resumed = [h["loss"] for h in train(cfg("b", resume=True), log=lambda m: None, progress=False)["history"]]
+    assert resumed == pytest.approx(full, rel=1e-5, abs=1e-6)
+
+
 def test_ntp_weight_scales_row_0_against_the_mask_rows():
     from mtp_edge.distill.objective import distill_loss
 

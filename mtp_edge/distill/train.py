@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -201,8 +204,7 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
     params = [p for p in student.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0,
                             fused=device.type == "cuda")
-    out = Path(cfg.out)
-    ckpt = out / "checkpoint"
+    ckpt = Path(cfg.out) / "checkpoint"
     history: list[dict] = []
     start = 0
     if (ckpt / STATE_FILE).is_file() and cfg.resume:
@@ -212,10 +214,37 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
     log(f"train: {n_trainable / 1e6:.2f} M trainable tensors' elements, device {device}, steps {cfg.steps}"
         + (f", {dist.world} processes" if dist.active else ""))
     bar = _progress(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress or not dist.main)
+    with stop_requested_by_signal() as stop:
+        _train_steps(cfg, env, params, opt, bar, history, time.time(), stop)
+    return {"history": history, "env": env}
+
+
+@contextmanager
+def stop_requested_by_signal():
+    """While training, SIGTERM or Ctrl-C asks for a clean stop: the step in flight ends, the run is saved, and
+    `--resume` continues it (a job scheduler's kill or an impatient user loses no steps). Yields a list that holds
+    the signal's number once one came."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield got
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, lambda signum, _frame: got.append(signum))
+    try:
+        yield got
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _train_steps(cfg: TrainConfig, env: dict, params, opt, bar, history: list[dict], t0: float,
+                 stop: list[int]) -> None:
+    """The optimiser steps of `bar`; stops early (saving the run) at the time limit or on a signal."""
+    student, device, dist, log = env["student"], env["device"], env["dist"], env["log"]
+    ckpt = Path(cfg.out) / "checkpoint"
     pad_id = env["tokenizer"].pad_token_id
-    t0 = time.time()
     ema = None
-    step = start
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -240,14 +269,15 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         if step % cfg.log_every == 0:
             log(json.dumps(rec))
         done = step + 1
-        timed_out = dist_.agree(cfg.time_limit is not None and time.time() - t0 > cfg.time_limit, dist, device)
-        if (done % cfg.save_every == 0 or done == cfg.steps or timed_out) and dist.main:
+        timed_out = cfg.time_limit is not None and time.time() - t0 > cfg.time_limit
+        ending = dist_.agree(timed_out or bool(stop), dist, device)
+        if (done % cfg.save_every == 0 or done == cfg.steps or ending) and dist.main:
             save_state(ckpt / STATE_FILE, student, opt, done, history, cfg)
             write_output(env, cfg)
-        if timed_out:
-            log(f"time limit {cfg.time_limit:.0f} s reached after {done} steps")
+        if ending:
+            log(f"time limit {cfg.time_limit:.0f} s reached after {done} steps" if timed_out else
+                f"stopped by signal after {done} steps (saved; --resume continues)")
             break
-    return {"history": history, "env": env}
 
 
 def write_output(env: dict, cfg: TrainConfig) -> Path:
