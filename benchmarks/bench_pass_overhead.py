@@ -84,9 +84,21 @@ def worker(args) -> int:
             run_once(model, tokens, 8, dict(k_max=4, tau=0.5))  # warm-up
         for label, options in CONFIGS:
             samples.append({"config": label, **run_once(model, tokens, args.max_tokens, options)})
+    print(json.dumps(samples), flush=True)  # before the teardown: a crash there must not lose the figures
     model.close()
-    print(json.dumps(samples), flush=True)
     return 0
+
+
+def run_worker(cmd: list[str]) -> list[dict]:
+    """One worker round's samples. A worker that printed its samples and then crashed (seen once at exit on a
+    CUDA build) still counts, with a warning; one that printed none fails with its stderr."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if lines and lines[-1].startswith("["):
+        if proc.returncode != 0:
+            print(f"warning: the worker exited with {proc.returncode} after printing its samples", file=sys.stderr)
+        return json.loads(lines[-1])
+    raise RuntimeError(f"the worker exited with {proc.returncode} and printed no samples:\n{proc.stderr[-3000:]}")
 
 
 def main() -> int:
@@ -113,8 +125,7 @@ def main() -> int:
     for _ in range(args.repeats):
         for build, core in builds.items():  # alternating rounds: drift hits both builds alike
             cmd = common + (["--core", core] if core else [])
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            for s in json.loads(out.strip().splitlines()[-1]):
+            for s in run_worker(cmd):
                 samples.setdefault((s["config"], build), []).append(s)
     path = args.model or "SmolLM2-135M-Instruct Q4_1 (stand-in mask)"
     rows = []
