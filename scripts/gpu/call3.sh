@@ -2,6 +2,10 @@
 source .carry/dev/env.sh
 cat /tmp/gg/gpart_aa /tmp/gg/gpart_ab .carry/c/gpart_ac > /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
 [ "$(sha256sum /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf | cut -d' ' -f1)" = "$(cat .carry/c/gguf.sha256)" ] || { echo GGUF CHECKSUM MISMATCH; exit 1; }
+# training data: the committed teacher answers and self-prompted requests (scripts/gpu/data), else what is carried
+D=scripts/gpu/data
+[ -f $D/smollm2_teacher_answers.jsonl.gz ] && gunzip -c $D/smollm2_teacher_answers.jsonl.gz > /tmp/data/teacher_answers.jsonl
+[ -f $D/smollm2_self_prompted.jsonl.gz ] && mkdir -p /tmp/run/out && gunzip -c $D/smollm2_self_prompted.jsonl.gz > /tmp/run/out/self_prompted.jsonl
 for f in .carry/c/teacher_answers.jsonl.gz .carry/c/train.jsonl.gz; do [ -f $f ] && gunzip -c $f > /tmp/data/$(basename $f .gz); done
 cp .carry/c/test.jsonl /tmp/data/
 [ -f .carry/c/self_prompted.jsonl.gz ] && mkdir -p /tmp/run/out && gunzip -c .carry/c/self_prompted.jsonl.gz > /tmp/run/out/self_prompted.jsonl
