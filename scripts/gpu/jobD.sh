@@ -27,14 +27,7 @@ write_gsm8k_prompts
   nvidia-smi --query-gpu=name --format=csv,noheader | head -1
   for T in ${TYPES:-q8_0 f16}; do
     [ $T = q8_0 ] || [ $(date +%s) -lt $(( TRAIN_END - 300 )) ] || { echo "no time left for $T"; continue; }
-    python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype $T -o /tmp/mtp_$T.gguf -q
-    python3 -m mtp_edge calibrate -m /tmp/mtp_$T.gguf --n-gpu-layers -1 --json > $RES/calibrate_gpu_$T.json
-    for P in /tmp/data/gsm8k_prompts.jsonl chat; do
-      N=$(basename $P .jsonl | cut -d_ -f1)
-      python3 -m mtp_edge bench -m /tmp/mtp_$T.gguf --n-gpu-layers -1 --prompts $P --n-prompts ${NPROMPTS:-12} \
-        --max-tokens 128 --repeats 3 --json $RES/bench_gpu_${T}_$N.json > $RES/bench_gpu_${T}_$N.txt 2>&1
-      cat $RES/bench_gpu_${T}_$N.txt
-    done
+    bench_on_gpu $T
     # where a pass's time goes: llama_decode (synchronised) against the loop's own work
     [ $T = q8_0 ] && python3 $REPO/benchmarks/bench_pass_overhead.py -m /tmp/mtp_q8_0.gguf --n-gpu-layers -1 --repeats 3 \
       --max-tokens 128 --json $RES/pass_overhead_gpu_q8_0.json > $RES/pass_overhead_gpu_q8_0.txt 2>&1

@@ -22,15 +22,7 @@ write_gsm8k_prompts
 ( export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site; cd /tmp
   python3 -c "import mtp_edge, mtp_edge._core, llama_cpp; print(mtp_edge.__file__, llama_cpp.__file__, llama_cpp.llama_supports_gpu_offload())"
   nvidia-smi --query-gpu=name --format=csv,noheader | head -1
-  T=q8_0
-  python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype $T -o /tmp/mtp_$T.gguf -q
-  python3 -m mtp_edge calibrate -m /tmp/mtp_$T.gguf --n-gpu-layers -1 --json > $RES/calibrate_gpu_$T.json
-  for P in /tmp/data/gsm8k_prompts.jsonl chat; do
-    N=$(basename $P .jsonl | cut -d_ -f1)
-    python3 -m mtp_edge bench -m /tmp/mtp_$T.gguf --n-gpu-layers -1 --prompts $P --n-prompts ${NPROMPTS:-12} \
-      --max-tokens 128 --repeats 3 --json $RES/bench_gpu_${T}_$N.json > $RES/bench_gpu_${T}_$N.txt 2>&1
-    cat $RES/bench_gpu_${T}_$N.txt
-  done
+  T=q8_0; bench_on_gpu $T
   python3 $REPO/benchmarks/bench_pass_overhead.py -m /tmp/mtp_$T.gguf --n-gpu-layers -1 --repeats 3 \
     --max-tokens 128 --json $RES/pass_overhead_gpu_$T.json > $RES/pass_overhead_gpu_$T.txt 2>&1
   echo BENCH_DONE ) > $R/bench.log 2>&1
