@@ -1,11 +1,13 @@
 """The paper-style table measured with the runtime (the C++ loop over llama.cpp), not the PyTorch reference.
 
-    python benchmarks/eval_runtime_gsm8k.py -m MODEL.gguf --data ../shared/data/gsm8k/test.jsonl --n 24 \
-        --max-tokens 200 --threads 2 --json docs/results/eval_runtime_gsm8k.json
+    python benchmarks/eval_runtime_gsm8k.py -m MODEL.gguf --original BASE.gguf \
+        --data ../shared/data/gsm8k/test.jsonl --n 100 --max-tokens 200 --threads 2 --json docs/results/eval.json
 
-Settings: MTP k=1, static k=2..4, ConfAdapt tau 0.99/0.95/0.9/0.8/0.7/0.6 at the model's trained k_max. Eff. k is
-tokens / passes over all questions (the prompt pass included, as the runtime counts it); agreement is the loop's own
-check of mask-row tokens against the model's greedy choice; accuracy uses the distill evaluator's answer extraction.
+Settings: the original model at k=1 (`--original`, its own file), MTP k=1, static k=2..4, ConfAdapt tau
+0.99/0.95/0.9/0.8/0.7/0.6 at the model's trained k_max. Eff. k is tokens / passes over all questions (the prompt
+pass included, as the runtime counts it); agreement is the loop's own check of mask-row tokens against the model's
+greedy choice; accuracy uses the distill evaluator's answer extraction. `--only 0,3` runs some rows (one process
+per row in parallel on a machine of many cores); `--merge A.json B.json ...` joins such parts into one table.
 """
 
 from __future__ import annotations
@@ -16,16 +18,47 @@ import sys
 import time
 from pathlib import Path
 
+ORIGINAL = "Original k=1"
 
-def settings(k_max: int, which: str = "paper") -> list[tuple[str, dict]]:
+
+def settings(k_max: int, which: str = "paper", original: bool = False) -> list[tuple[str, dict]]:
+    """(label, generate options) of each row, in the table's order."""
+    rows = [(ORIGINAL, {"k_max": 1})] if original else []
     if which == "headline":  # the issue's targets only: k=1 against ConfAdapt at tau 0.9 (and 0.8)
-        return [("MTP k=1", {"k_max": 1})] + [(f"ConfAdapt tau={t} (k_max={k_max})", {"k_max": k_max, "tau": t})
-                                              for t in (0.9, 0.8)]
-    rows = [("MTP k=1", {"k_max": 1})]
+        return rows + [("MTP k=1", {"k_max": 1})] + [(f"ConfAdapt tau={t} (k_max={k_max})", {"k_max": k_max, "tau": t})
+                                                     for t in (0.9, 0.8)]
+    rows += [("MTP k=1", {"k_max": 1})]
     rows += [(f"MTP static k={k}", {"k_max": k, "mode": "static"}) for k in (2, 3, 4)]
     rows += [(f"ConfAdapt tau={t} (k_max={k_max})", {"k_max": k_max, "tau": t}) for t in (0.99, 0.95, 0.9, 0.8, 0.7,
                                                                                         0.6)]
     return rows
+
+
+def evaluate_row(model, label: str, options: dict, prompts: list[list[int]], golds: list, max_tokens: int) -> dict:
+    """One table row: every question decoded with `options` from an empty cache."""
+    from mtp_edge.distill.evaluate import extract_number
+
+    t0 = time.time()
+    tokens = passes = checked = agreed = correct = 0
+    for ids, gold in zip(prompts, golds):
+        result = model.generate(ids, max_tokens, reuse_cache=False, **options)
+        s = result.stats
+        tokens += s.tokens
+        passes += s.passes
+        checked += s.checked
+        agreed += round((s.mask_agreement or 0.0) * s.checked)
+        correct += extract_number(result.text) == gold
+    return {"label": label, "accuracy": correct / len(prompts), "correct": correct,
+            "eff_k": tokens / max(1, passes), "agreement": agreed / checked if checked else None,
+            "tokens": tokens, "passes": passes, "n_questions": len(prompts), "seconds": round(time.time() - t0, 1)}
+
+
+def print_table(rows: list[dict]) -> None:
+    print("| setting | GSM8K correct | Eff. k | agreement | tokens | passes |\n|---|---|---|---|---|---|")
+    for r in rows:
+        agree = "-" if r["agreement"] is None else f"{r['agreement']:.3f}"
+        print(f"| {r['label']} | {r['correct']}/{r['n_questions']} | {r['eff_k']:.2f} | {agree} | {r['tokens']} | "
+              f"{r['passes']} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,43 +67,52 @@ def main(argv: list[str] | None = None) -> int:
     from mtp_edge.jsonl import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-m", "--model", required=True)
-    ap.add_argument("--data", required=True, help="GSM8K-style jsonl (question, answer)")
+    ap.add_argument("-m", "--model", help="the MTP GGUF")
+    ap.add_argument("--original", default=None, help="the model before training (GGUF): adds its k=1 row")
+    ap.add_argument("--data", help="GSM8K-style jsonl (question, answer)")
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-gpu-layers", type=int, default=0)
     ap.add_argument("--json", default=None)
     ap.add_argument("--settings", choices=("paper", "headline"), default="paper")
+    ap.add_argument("--only", default=None, help="comma-separated row indices of the table to run (0 = first)")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="join the rows of earlier runs")
     args = ap.parse_args(argv)
+    if args.merge:
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: r.get("index", 0))
+        print_table(rows)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"settings": parts[0]["settings"], "parts": args.merge,
+                                                   "rows": rows}, indent=1) + "\n")
+        return 0
+    if not args.model or not args.data:
+        ap.error("-m/--model and --data are needed (or --merge)")
     records = read_jsonl(args.data, ("question", "answer"), args.n)
-    model = MTPModel(args.model, n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads)
+    golds = [extract_number(r["answer"]) for r in records]
+    open_model = lambda path: MTPModel(path, n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads,  # noqa: E731
+                                       n_gpu_layers=args.n_gpu_layers)
+    model = open_model(args.model)
+    table = list(enumerate(settings(model.metadata.k_max, args.settings, args.original is not None)))
+    if args.only:
+        wanted = {int(i) for i in args.only.split(",")}
+        table = [(i, row) for i, row in table if i in wanted]
     rows = []
     try:
-        prompts = [model.tokenize(model.format_chat([{"role": "user", "content": r["question"]}])) for r in records]
-        golds = [extract_number(r["answer"]) for r in records]
-        for label, options in settings(model.metadata.k_max, args.settings):
-            t0 = time.time()
-            tokens = passes = checked = agreed = correct = 0
-            for ids, gold in zip(prompts, golds):
-                result = model.generate(ids, args.max_tokens, reuse_cache=False, **options)
-                s = result.stats
-                tokens += s.tokens
-                passes += s.passes
-                checked += s.checked
-                agreed += round((s.mask_agreement or 0.0) * s.checked)
-                correct += extract_number(result.text) == gold
-            rows.append({"label": label, "accuracy": correct / len(records), "correct": correct,
-                         "eff_k": tokens / max(1, passes), "agreement": agreed / checked if checked else None,
-                         "tokens": tokens, "passes": passes, "n_questions": len(records),
-                         "seconds": round(time.time() - t0, 1)})
+        for index, (label, options) in table:
+            runner = open_model(args.original) if label == ORIGINAL else model
+            try:  # the same chat template for both files: the original's own tokens
+                prompts = [runner.tokenize(runner.format_chat([{"role": "user", "content": r["question"]}]))
+                           for r in records]
+                rows.append({"index": index, **evaluate_row(runner, label, options, prompts, golds, args.max_tokens)})
+            finally:
+                if runner is not model:
+                    runner.close()
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
         model.close()
-    print("| setting | GSM8K correct | Eff. k | agreement | tokens | passes |\n|---|---|---|---|---|---|")
-    for r in rows:
-        agree = "-" if r["agreement"] is None else f"{r['agreement']:.3f}"
-        print(f"| {r['label']} | {r['correct']}/{r['n_questions']} | {r['eff_k']:.2f} | {agree} | {r['tokens']} | "
-              f"{r['passes']} |")
+    print_table(rows)
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=1) + "\n")
     return 0

@@ -217,3 +217,37 @@ def test_a_gguf_base_saves_as_a_checkpoint_folder_after_full_finetuning(smollm2_
     ids = torch.tensor([[1, 504, 3458, 30, 260]])
     with torch.no_grad():
         torch.testing.assert_close(again(ids).logits, model(ids).logits)
+
+
+def test_gen_samples_add_distinct_sampled_answers_and_are_cached(tmp_path):
+    from mtp_edge.distill.data import load_jsonl
+
+    env = _tiny_run(tmp_path, "gs", self_generate=True, gen_samples=2, gen_temperature=1.0, gen_max_new_tokens=12,
+                    steps=1)["env"]
+    greedy = {(r["question"], r["answer"]) for r in load_jsonl(tmp_path / "gs" / "teacher_answers.jsonl")}
+    samples = load_jsonl(tmp_path / "gs" / "teacher_samples.jsonl")
+    assert samples and all(r["source"] == "sample-t1.0" for r in samples)
+    pairs = [(r["question"], r["answer"]) for r in samples]
+    assert len(set(pairs)) == len(pairs) and not set(pairs) & greedy
+    assert len({q for q, _ in pairs}) > 12  # most of the 24 questions got a sample unlike their greedy answer
+    n = len(env["examples"])
+    again = _tiny_run(tmp_path, "gs", self_generate=True, gen_samples=2, gen_temperature=1.0, gen_max_new_tokens=12,
+                      steps=2, resume=True)["env"]  # the cache is read back, not drawn again
+    assert len(again["examples"]) == n
+    assert load_jsonl(tmp_path / "gs" / "teacher_samples.jsonl") == samples
+
+
+def test_holdout_match_is_logged_before_updates_and_tracks_the_student(tmp_path):
+    held = tmp_path / "held.jsonl"
+    save_jsonl(held, [{"question": r["question"]} for r in tiny_records(8, seed=9)])
+    run = _tiny_run(tmp_path, "ho", holdout_data=str(held), holdout_n=6, holdout_every=2, steps=4,
+                    gen_max_new_tokens=12, lr=3e-2)
+    logged = [r for r in run["history"] if "holdout_match" in r]
+    assert [r["step"] for r in logged] == [0, 2]
+    first, later = logged[0]["holdout_match"], logged[1]["holdout_match"]
+    assert len(first) == 4 and first[0] == 1.0  # k = k_max rows; row 0 is the teacher's own next token at step 0
+    assert later != first  # measured on the student as it trains, not a cached figure
+    assert len(run["env"]["holdout"]) == 2  # 6 examples in batches of 4
+    from mtp_edge.distill.data import load_jsonl
+
+    assert len(load_jsonl(tmp_path / "ho" / "holdout_answers.jsonl")) == 6

@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="loss weight of the plain next-token row against each mask row (1 = the paper's mean)")
     a("--init-adapter", default=None, help="start from this adapter folder's LoRA weights and mask rows "
                                            "(fresh optimiser; same --lora-rank)")
+    a("--gen-samples", type=int, default=0, metavar="N",
+      help="the teacher also writes N sampled answers per question (new text against learning answers by heart)")
+    a("--gen-temperature", type=float, default=0.7, help="temperature of the --gen-samples answers")
+    a("--holdout-data", default=None, metavar="FILE",
+      help="jsonl of questions never trained on: the teacher answers them and every --holdout-every steps the log "
+           "gives the student's match per row on those answers (generalisation, not memory)")
+    a("--holdout-n", type=int, default=256)
+    a("--holdout-every", type=int, default=100)
     a("--gen-max-new-tokens", type=int, default=256)
     a("--gen-batch", type=int, default=256)
     a("--max-examples", type=int, default=None, help="use only the first N records")
@@ -68,8 +76,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--ntp-weight must be > 0")
     if args.init_adapter and not args.lora_rank:
         raise ValueError("--init-adapter needs --lora-rank (the rank of the adapter it starts from)")
-    if args.self_prompt < 0:
-        raise ValueError("--self-prompt must be >= 0")
+    if args.self_prompt < 0 or args.gen_samples < 0:
+        raise ValueError("--self-prompt and --gen-samples must be >= 0")
+    if args.gen_samples and args.gen_temperature <= 0:
+        raise ValueError("--gen-temperature must be > 0 (the greedy answer is already in the data)")
+    if args.holdout_n < 1 or args.holdout_every < 1:
+        raise ValueError("--holdout-n and --holdout-every must be >= 1")
     cfg = TrainConfig(base=args.base, data=args.data[0] if len(args.data) == 1 else args.data, out=args.out, k_max=args.k_max, steps=args.steps,
                       lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, seq_len=args.seq_len,
                       regions=args.regions, lr=args.lr, warmup=args.warmup, batch=args.batch, seed=args.seed,
@@ -78,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
                       gen_batch=args.gen_batch, prompt_format=args.prompt_format, tau=args.tau, device=args.device,
                       max_examples=args.max_examples, resume=args.resume, ntp_weight=args.ntp_weight,
                       init_adapter=args.init_adapter, self_prompts=args.self_prompt,
-                      prompt_max_new_tokens=args.prompt_max_new_tokens)
+                      prompt_max_new_tokens=args.prompt_max_new_tokens, gen_samples=args.gen_samples,
+                      gen_temperature=args.gen_temperature, holdout_data=args.holdout_data, holdout_n=args.holdout_n,
+                      holdout_every=args.holdout_every)
     if not args.resume and (Path(args.out) / "checkpoint").exists():
         raise ValueError(f"{args.out} already holds a run: pass --resume to continue it or choose a new --out")
     (Path(args.out)).mkdir(parents=True, exist_ok=True)

@@ -65,8 +65,9 @@ def encode_examples(tokenizer, records: list[dict], prompt_format: str, stop_id:
 
 @torch.no_grad()
 def self_generate(model, tokenizer, questions: list[str], prompt_format: str, max_new_tokens: int,
-                  batch_size: int, stop_ids: list[int], log=print) -> list[str]:
-    """Greedy teacher answers for `questions`, batched with left padding (sorted by length to pad less)."""
+                  batch_size: int, stop_ids: list[int], log=print, temperature: float = 0.0) -> list[str]:
+    """Teacher answers for `questions`, batched with left padding (sorted by length to pad less): greedy, or
+    sampled at `temperature` > 0 (seed the global generator for a reproducible draw)."""
     device = next(model.parameters()).device
     encoded = [prompt_ids(tokenizer, q, prompt_format) for q in questions]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
@@ -83,8 +84,10 @@ def self_generate(model, tokenizer, questions: list[str], prompt_format: str, ma
         for row, i in enumerate(idx):
             ids[row, L - len(encoded[i]):] = torch.tensor(encoded[i])
             att[row, L - len(encoded[i]):] = 1
-        gen = model.generate(input_ids=ids.to(device), attention_mask=att.to(device), do_sample=False,
-                             max_new_tokens=max_new_tokens, eos_token_id=stop_ids, pad_token_id=pad)
+        sampling = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 else \
+            dict(do_sample=False)
+        gen = model.generate(input_ids=ids.to(device), attention_mask=att.to(device), max_new_tokens=max_new_tokens,
+                             eos_token_id=stop_ids, pad_token_id=pad, **sampling)
         for row, i in enumerate(idx):
             new = gen[row, L:].tolist()
             cut = next((j for j, t in enumerate(new) if t in stop_ids), len(new))

@@ -14,18 +14,16 @@ from pathlib import Path
 
 import torch
 
-from mtp_edge.distill.data import (Example, encode_examples, load_jsonl, save_jsonl, self_generate,
-                                   self_prompt)
+from mtp_edge.distill.data import Example, encode_examples, load_jsonl
 from mtp_edge.distill.modeling import (load_base, make_lora, save_adapter_folder, save_checkpoint_folder,
                                        stop_token_ids, warm_start_from_adapter)
 from mtp_edge.distill import distributed as dist_
 from mtp_edge.distill.objective import distill_step
 from mtp_edge.distill.packing import PackedBatch, pack_regions, sample_region_starts
+from mtp_edge.distill.teacher_data import generated_data, holdout_examples
 from mtp_edge.distill.tokens import MtpConfig, add_mask_tokens
 
 STATE_FILE = "trainer_state.pt"
-TEACHER_ANSWERS = "teacher_answers.jsonl"
-SELF_PROMPTED = "self_prompted.jsonl"
 
 
 @dataclass
@@ -62,6 +60,11 @@ class TrainConfig:
     init_adapter: str | None = None  # warm start: LoRA weights + mask rows of an earlier run
     self_prompts: int = 0  # Magpie: the teacher also writes this many user requests (and answers them)
     prompt_max_new_tokens: int = 128
+    gen_samples: int = 0  # this many extra teacher answers per question, sampled at gen_temperature
+    gen_temperature: float = 0.7
+    holdout_data: str | None = None  # questions never trained on: their teacher answers measure generalisation
+    holdout_n: int = 256
+    holdout_every: int = 100
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -126,6 +129,10 @@ def prepare(cfg: TrainConfig, log=print):
         tok.get_vocab() else tok.eos_token_id
     examples = encode_examples(tok, records, cfg.prompt_format, stop_id, cfg.seq_len)
     log(f"data: {len(examples)} examples, mean length {sum(len(e.ids) for e in examples) / len(examples):.0f} tokens")
+    held = []
+    if cfg.holdout_data and dist.main:
+        held = holdout_examples(model, tok, cfg, stops, stop_id, amp, log)
+        log(f"holdout: {len(held)} examples from {cfg.holdout_data}")
     mask_ids = add_mask_tokens(model, tok, seed=cfg.seed)
     n_base_vocab = min(mask_ids)
     if cfg.lora_rank:
@@ -141,50 +148,38 @@ def prepare(cfg: TrainConfig, log=print):
     student.train()
     dist_.broadcast_parameters([p for p in student.parameters() if p.requires_grad], dist)
     mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops)
+    holdout = holdout_batches(held, cfg, mask_ids[0], tok.pad_token_id) if held else []
     return dict(device=device, dist=dist, log=log, student=student, teacher=teacher, teacher_ctx=teacher_ctx, tokenizer=tok,
-                examples=examples, mask_ids=mask_ids, n_base_vocab=n_base_vocab, amp_dtype=amp_dtype, mtp=mtp)
+                examples=examples, mask_ids=mask_ids, n_base_vocab=n_base_vocab, amp_dtype=amp_dtype, mtp=mtp,
+                holdout=holdout)
 
 
-def generated_data(model, tok, cfg: TrainConfig, records: list[dict], stops: list[int], amp, log=print) -> list[dict]:
-    """`records` with the teacher's own answers (--self-generate) and requests (--self-prompt), cached in OUT."""
-    out = Path(cfg.out)
-    if cfg.self_generate:
-        cache = out / TEACHER_ANSWERS
-        if cache.is_file():
-            records = load_jsonl(cache)
-            log(f"self-generate: reusing {len(records)} teacher answers from {cache}")
-        else:
-            with amp():
-                answers = self_generate(model, tok, [r["question"] for r in records], cfg.prompt_format,
-                                        cfg.gen_max_new_tokens, cfg.gen_batch, stops, log)
-            records = [{**r, "answer": a, "gold": r.get("answer", "")} for r, a in zip(records, answers)]
-            save_jsonl(cache, records)
-    if cfg.self_prompts:
-        records += self_prompted_records(model, tok, cfg, stops, amp, log)
-    return records
+def holdout_batches(examples: list[Example], cfg: TrainConfig, mask_id: int, pad_id: int) -> list[PackedBatch]:
+    """Fixed packed batches of the held-out examples at k = k_max (every row measured), the same at every step."""
+    g = torch.Generator().manual_seed(12345)
+    batches = []
+    for s in range(0, len(examples), cfg.batch):
+        picks = examples[s:s + cfg.batch]
+        starts = [sample_region_starts(e.prompt_len, len(e.ids), cfg.regions, g) for e in picks]
+        batches.append(pack_regions([e.ids for e in picks], [e.prompt_len for e in picks], starts, cfg.k_max,
+                                    mask_id, pad_id))
+    return batches
 
 
-def self_prompted_records(model, tok, cfg: TrainConfig, stops: list[int], amp, log=print) -> list[dict]:
-    """Requests the teacher writes itself (Magpie) with its greedy answers; cached in OUT/self_prompted.jsonl."""
-    if cfg.prompt_format != "chat":
-        raise ValueError("--self-prompt needs --prompt-format chat (the requests are drawn from the chat template)")
-    cache = Path(cfg.out) / SELF_PROMPTED
-    if cache.is_file():
-        records = load_jsonl(cache)
-        log(f"self-prompt: reusing {len(records)} requests and answers from {cache}")
-        return records
-    with amp():
-        prompts = self_prompt(model, tok, cfg.self_prompts, cfg.prompt_max_new_tokens, cfg.gen_batch, stops,
-                              cfg.seed, log)
-        answers = self_generate(model, tok, prompts, cfg.prompt_format, cfg.gen_max_new_tokens, cfg.gen_batch,
-                                stops, log)
-    records = [{"question": p, "answer": a, "source": "self-prompt"} for p, a in zip(prompts, answers) if a.strip()]
-    if not records:
-        raise ValueError(f"--self-prompt {cfg.self_prompts}: the teacher finished no request within "
-                         f"{cfg.prompt_max_new_tokens} tokens; raise --prompt-max-new-tokens")
-    log(f"self-prompt: {len(records)} requests with answers")
-    save_jsonl(cache, records)
-    return records
+@torch.no_grad()
+def holdout_match(env: dict) -> list[float]:
+    """Top-1 match with the teacher per read-out row on the held-out batches (row 0: the plain next token)."""
+    student, total, n = env["student"], None, 0
+    was_training = student.training
+    student.eval()
+    for batch in env["holdout"]:
+        res = distill_step(student, env["teacher"], batch.to(env["device"]), env["n_base_vocab"], env["amp_dtype"],
+                           env["teacher_ctx"])
+        rows = batch.rows.shape[0]
+        total = res.match * rows if total is None else total + res.match * rows
+        n += rows
+    student.train(was_training)
+    return [round(float(m), 4) for m in total / n]
 
 
 def _quiet(*_args, **_kwargs) -> None:
@@ -246,6 +241,7 @@ def _train_steps(cfg: TrainConfig, env: dict, params, opt, bar, history: list[di
     pad_id = env["tokenizer"].pad_token_id
     ema = None
     for step in bar:
+        held = holdout_match(env) if env["holdout"] and step % cfg.holdout_every == 0 else None
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = batch_for_step(env["examples"], step, cfg, env["mask_ids"][0], pad_id, dist).to(device)
@@ -263,10 +259,12 @@ def _train_steps(cfg: TrainConfig, env: dict, params, opt, bar, history: list[di
         rec = {"step": step, "loss": round(loss, 5), "k": batch.k, "acc": round(acc, 4),
                "match": [round(m, 4) for m in match], "lr": opt.param_groups[0]["lr"],
                "t": round(time.time() - t0, 2)}
+        if held is not None:  # measured before this step's update: step 0's is the starting point
+            rec["holdout_match"] = held
         history.append(rec)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{ema:.3f}", k=batch.k)
-        if step % cfg.log_every == 0:
+        if step % cfg.log_every == 0 or held is not None:
             log(json.dumps(rec))
         done = step + 1
         timed_out = cfg.time_limit is not None and time.time() - t0 > cfg.time_limit
