@@ -13,6 +13,7 @@ rm -rf /tmp/tinyrun /tmp/tinyrun2
 python3 -m mtp_edge distill --base /tmp/tiny --data /tmp/tiny.jsonl /tmp/tiny.jsonl --out /tmp/tinyrun --lora-rank 4 --k-max 6 \
   --steps 30 --batch 16 --regions 3 --seq-len 48 --self-prompt 64 --prompt-max-new-tokens 32 --gen-max-new-tokens 16 \
   --gen-batch 32 --ntp-weight 3 --lr 1e-3 --warmup 5 --no-progress --log-every 10 --eval-data /tmp/tiny.jsonl --eval-n 16 \
+  --gen-samples 1 --holdout-data /tmp/tiny.jsonl --holdout-n 16 --holdout-every 10 \
   --eval-settings headline --eval-max-tokens 16 > $OUT/smoke.log 2>&1 || { echo SMOKE1 FAILED; tail -30 $OUT/smoke.log; exit 1; }
 python3 -m mtp_edge distill --base /tmp/tiny --data /tmp/tiny.jsonl --out /tmp/tinyrun2 --lora-rank 4 --k-max 6 --steps 5 \
   --batch 16 --regions 3 --seq-len 48 --init-adapter /tmp/tinyrun/model --no-progress >> $OUT/smoke.log 2>&1 || { echo SMOKE2 FAILED; tail -30 $OUT/smoke.log; exit 1; }
