@@ -128,14 +128,12 @@ NB_MODULE(_core, m) {
     nb::class_<mtp::ThroughputGuard>(m, "ThroughputGuard")
         .def(nb::init<>())
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
-        .def_prop_ro("window_starts", &mtp::ThroughputGuard::window_starts)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)
         .def("seconds_per_token", &mtp::ThroughputGuard::seconds_per_token, "masks"_a);
     m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2,
           "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
-    m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a,
-          "Masks (0 = plain decoding) maximising expected tokens per unit of cost.");
-    m.def("choose_fixed_pass", &mtp::choose_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a,
-          "Fixed shapes: the pass size in [2, k_max] maximising expected tokens per unit of cost.");
+    m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a, "fixed_pass"_a = 0,
+          "Masks (0 = plain decoding) maximising expected tokens per unit of cost; fixed_pass > 0: every pass "
+          "with masks feeds that many tokens.");
 }

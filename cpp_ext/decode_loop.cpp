@@ -255,9 +255,8 @@ void Decoder::start_estimate() {
         guard_ = ThroughputGuard{};
     }
     estimate_key_ = key;
-    probe_interval_ = probe_interval(params_.pass_cost);
+    probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? params_.k_max : 2);
     passes_since_probe_ = 0;
-    fixed_pass_ = 0;
 }
 
 int Decoder::choose_masks() {
@@ -269,15 +268,8 @@ int Decoder::choose_masks() {
         stats_.guard_plain_passes += 1;
         return 0;
     }
-    if (params_.fixed_shape) {
-        // One pass size per guard window, from the acceptance so far: a change of shape costs a GPU graph
-        // capture, so plain against masks is the guard's measured choice, not a per-pass guess.
-        if (fixed_pass_ == 0 || guard_.window_starts()) {
-            fixed_pass_ = mtp::choose_fixed_pass(params_.pass_cost, acceptance_, params_.k_max);
-        }
-        return fixed_pass_ - 1;
-    }
-    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most);
+    const int fixed_pass = params_.fixed_shape ? params_.k_max : 0;
+    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most, fixed_pass);
     if (masks > 0 || ++passes_since_probe_ < probe_interval_) {
         if (masks > 0) passes_since_probe_ = 0;
         return masks;
@@ -347,7 +339,7 @@ std::vector<int32_t> Decoder::step() {
     // How many masks: the policy's choice, within the context, the batch and the vocab's mask range.
     int masks = choose_masks();
     const bool fixed = params_.fixed_shape && masks > 0 && !prefilling_;  // policy's plain passes stay plain
-    if (fixed) masks = std::max(0, fixed_pass() - n_pending - n_prop);
+    if (fixed) masks = std::max(0, params_.k_max - n_pending - n_prop);
     masks = std::min(masks, n_ctx_ - n_cached - n_pending - n_prop);
     masks = std::min(masks, n_batch_ - n_prop - 1);
     if (params_.mask_range) masks = std::min(masks, n_vocab_ - params_.mask_id);

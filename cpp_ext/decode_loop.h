@@ -36,8 +36,7 @@ struct DecodeParams {
     bool trace = false;           // record a PassTrace per pass (tests, debugging)
     // Every pass with masks feeds exactly k_max tokens (the re-fed ones + masks filling the rest) with logits
     // on every row: llama.cpp's CUDA backend replays a captured graph only for a pass shaped like the one
-    // before, and a loop whose pass size varies runs every pass kernel by kernel. With pass_cost (auto) the
-    // size is the policy's, held for a guard window, and the guard alone chooses plain windows.
+    // before, and a loop whose pass size varies runs every pass kernel by kernel.
     bool fixed_shape = false;
 };
 
@@ -104,8 +103,6 @@ private:
     struct Row { int32_t token; float prob; };
 
     int choose_masks();
-    // Tokens per pass with masks under fixed_shape: k_max, or the cost-aware policy's size for this window.
-    int fixed_pass() const { return fixed_pass_ > 0 ? fixed_pass_ : params_.k_max; }
     void start_estimate();
     void decode_chunk(const int32_t *tokens, int n, int pos, int first_output);
     const float *row_logits(int batch_index) const;
@@ -147,7 +144,6 @@ private:
     std::vector<std::pair<EstimateKey, RuleMemory>> estimates_;  // other rules' estimates
     int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
     int passes_since_probe_ = 0;
-    int fixed_pass_ = 0;           // auto under fixed_shape: this guard window's pass size (0: not chosen)
     std::vector<int32_t> cached_;        // KV-committed tokens
     std::vector<int32_t> fed_;           // the tokens of the current pass (kept to avoid reallocating)
     std::vector<int32_t> pending_;       // emitted, not yet in the KV cache

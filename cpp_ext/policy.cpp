@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <utility>
 
 namespace mtp {
 
@@ -56,38 +55,23 @@ double cost_at(const std::vector<double> &cost, double n) {
     return cost[lo - 1] * (1.0 - frac) + cost[lo] * frac;
 }
 
-// Tokens per pass in the steady state of passes of n tokens: a pass re-feeds the a tokens the one before
-// emitted and masks fill the rest (n - a), so a pass that emitted many leaves room for few masks. The mean
-// of the emitted count under its stationary distribution, by power iteration of the lazy chain (half a step
-// each time: same stationary distribution, and no period-2 swing such as 1 -> n -> 1 when all is accepted).
-double fixed_pass_tokens(const AcceptanceEstimate &est, int n) {
-    std::vector<double> reach(n + 1, 0.0);  // reach[t]: P(at least t + 1 tokens) when enough masks follow
-    reach[0] = 1.0;
-    for (int j = 1; j <= n; ++j) reach[j] = reach[j - 1] * est.conditional(j);
-    std::vector<double> p(n + 1, 0.0), next(n + 1);  // p[a]: P(the pass re-feeds a tokens), a = 1..n
-    p[1] = 1.0;
-    for (int iter = 0; iter < 48; ++iter) {
-        for (int a = 0; a <= n; ++a) next[a] = 0.5 * p[a];
-        for (int a = 1; a <= n; ++a) {
-            if (p[a] == 0.0) continue;
-            const int masks = n - a;
-            for (int t = 0; t <= masks; ++t) {  // t + 1 tokens: t masks accepted, the next one (if any) not
-                next[t + 1] += 0.5 * p[a] * (t < masks ? reach[t] - reach[t + 1] : reach[masks]);
-            }
-        }
-        p.swap(next);
-    }
-    double mean = 0.0;
-    for (int a = 1; a <= n; ++a) mean += a * p[a];
-    return mean;
-}
-
 }  // namespace
 
-int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks) {
+int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks, int fixed_pass) {
     if (cost.empty() || max_masks <= 0) return 0;
     int best = 0;
     double best_rate = 1.0 / cost_at(cost, 1.0);
+    if (fixed_pass > 1) {
+        // Steady state: the pass re-feeds about E[a] tokens, so the masks are what is left of fixed_pass.
+        double tokens = 1.0;
+        int masks = 1;
+        for (int i = 0; i < 4; ++i) {
+            masks = std::clamp(fixed_pass - static_cast<int>(std::lround(tokens)), 1,
+                               std::min(max_masks, est.max_masks()));
+            tokens = expected_tokens(est, masks);
+        }
+        return tokens / cost_at(cost, fixed_pass) > best_rate * (1.0 + 1e-9) ? masks : 0;
+    }
     for (int m = 1; m <= std::min(max_masks, est.max_masks()); ++m) {
         const double tokens = expected_tokens(est, m);
         // Steady state: a pass re-feeds the tokens accepted last time plus the masks.
@@ -95,20 +79,6 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
         if (rate > best_rate * (1.0 + 1e-9)) {
             best_rate = rate;
             best = m;
-        }
-    }
-    return best;
-}
-
-int choose_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max) {
-    if (cost.empty() || k_max <= 2) return std::max(k_max, 1);
-    int best = 2;
-    double best_rate = -1.0;
-    for (int n = 2; n <= k_max; ++n) {
-        const double rate = fixed_pass_tokens(est, n) / cost_at(cost, n);
-        if (rate > best_rate * (1.0 + 1e-9)) {
-            best_rate = rate;
-            best = n;
         }
     }
     return best;

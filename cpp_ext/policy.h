@@ -27,13 +27,10 @@ double expected_tokens(const AcceptanceEstimate &est, int masks);
 
 // The number of masks (0 = plain decoding) with the highest expected tokens per unit of cost in steady
 // state: E[a] / cost(E[a] + masks), where cost[n-1] is the measured cost of a pass of n tokens.
-int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks);
-
-// With fixed shapes (a GPU replays a captured graph only for a pass shaped like the one before): the pass
-// size n in [2, k_max] with the highest expected tokens per unit of cost, each pass of n tokens being the
-// re-fed ones with masks filling the rest. Whether passes with masks pay at all is ThroughputGuard's
-// measurement: a per-pass choice between plain and masks would change the shape, and pay a capture, each time.
-int choose_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max);
+// With `fixed_pass` > 0 every pass with masks feeds exactly that many tokens (the re-fed ones, masks filling
+// the rest): the choice is plain against a pass of fixed_pass tokens whose masks fill what E[a] leaves.
+int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks,
+                 int fixed_pass = 0);
 
 // Plain passes between one-mask probes when the policy picks plain decoding: a probe (a pass of
 // `probe_pass` tokens) costs cost(probe_pass) / cost(1) - 1 more than a plain pass, so probing every
@@ -55,8 +52,6 @@ public:
 
     // Whether the current window may append masks.
     bool masks_allowed() const { return regime_ == kMasks; }
-    // Whether the next pass is the first of a window.
-    bool window_starts() const { return pass_in_window_ == 0; }
     // Record one decode pass (not the prompt's): its wall time and the tokens it emitted.
     void record(double seconds, int tokens);
     // Measured seconds per emitted token with masks allowed / plain; negative while unmeasured.
