@@ -10,13 +10,13 @@ prefix); for the prompt-lookup peer, the share of positions whose token equals p
 
 from __future__ import annotations
 
-import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .answers import is_correct
 from .jsonl import read_jsonl
 from .model import MTPModel
 
@@ -103,25 +103,6 @@ def load_prompts(spec: str, n: int | None = None) -> list[Prompt]:
 
 def _gsm8k_row(r: dict) -> Prompt:
     return Prompt(r["question"], r["answer"].split("####")[-1].strip())
-
-
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def last_number(text: str) -> str | None:
-    """The last number in `text`, commas removed and trailing .0 dropped ("1,200.00" -> "1200")."""
-    found = _NUMBER.findall(text)
-    if not found:
-        return None
-    value = found[-1].replace(",", "")
-    if "." in value:
-        value = value.rstrip("0").rstrip(".")
-    return value
-
-
-def is_correct(text: str, answer: str) -> bool:
-    got, want = last_number(text), last_number(answer)
-    return got is not None and got == want
 
 
 # -- modes -----------------------------------------------------------------------------------------------

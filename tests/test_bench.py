@@ -8,6 +8,7 @@ import pytest
 
 from conftest import STAND_IN_MASK_ID
 from mtp_edge import bench
+from mtp_edge.answers import extract_number, is_correct
 from mtp_edge.cli import main
 
 ROW_KEYS = {"mode", "k_max", "tau", "eff_k", "decode_tps", "speedup", "agreement", "accuracy", "label"}
@@ -73,7 +74,7 @@ def test_bad_prompt_inputs_are_clear_errors(smollm2_path, tmp_path, capsys):
 
 def test_gsm8k_prompts_have_numeric_answers():
     prompts = bench.load_prompts("gsm8k", 3)
-    assert len(prompts) == 3 and all(bench.last_number(p.answer) for p in prompts)
+    assert len(prompts) == 3 and all(extract_number(p.answer) for p in prompts)
     assert len(bench.load_prompts("chat")) >= 5
 
 
@@ -86,4 +87,4 @@ def test_gsm8k_prompts_have_numeric_answers():
     ("-5 degrees", "-5", True),
 ])
 def test_answer_is_the_last_number(text, answer, correct):
-    assert bench.is_correct(text, answer) is correct
+    assert is_correct(text, answer) is correct

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from mtp_edge.distill.evaluate import extract_number  # noqa: E402
+from mtp_edge.answers import extract_number  # noqa: E402
 from mtp_edge.distill.reference import confadapt_accept, decode_batch, reference_decode, slot_ids  # noqa: E402
 from mtp_edge.distill.tiny import tiny_llama  # noqa: E402
 

@@ -8,35 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
 
+from mtp_edge.answers import extract_number
 from mtp_edge.distill.data import load_jsonl, prompt_ids
 from mtp_edge.distill.reference import decode_batch
 
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
 # (label, k, tau, static, original) -- the paper's table (METHOD.md 3) with our k_max
 SETTINGS_DOC = "original k=1, MTP static k=1..4, ConfAdapt tau 0.99/0.95/0.9/0.8/0.7/0.6"
-
-
-def extract_number(text: str) -> str | None:
-    """The final number in a text (GSM8K convention: the answer comes last), commas removed."""
-    if "####" in text:
-        text = text.split("####")[-1]
-    found = NUMBER.findall(text)
-    if not found:
-        return None
-    value = found[-1].replace(",", "").rstrip(".")
-    try:
-        f = float(value)
-    except ValueError:
-        return None
-    return str(int(f)) if f == int(f) else str(f)
 
 
 @dataclass
