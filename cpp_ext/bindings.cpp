@@ -59,6 +59,9 @@ nb::dict stats_dict(const mtp::DecodeStats &s) {
         row["cached"] = t.cached;
         row["kv_pos_max"] = t.kv_pos_max;
         row["pending"] = t.pending;
+        row["seconds"] = t.seconds;
+        row["prefill"] = t.prefill;
+        row["guard_masks"] = t.guard_masks;
         trace.append(row);
     }
     d["trace"] = trace;

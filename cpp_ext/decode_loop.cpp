@@ -337,6 +337,7 @@ std::vector<int32_t> Decoder::step() {
     const int n_cached = static_cast<int>(cached_.size());
 
     // How many masks: the policy's choice, within the context, the batch and the vocab's mask range.
+    const bool guard_masks = guard_.masks_allowed();
     int masks = choose_masks();
     const bool fixed = params_.fixed_shape && masks > 0 && !prefilling_;  // policy's plain passes stay plain
     if (fixed) masks = std::max(0, params_.k_max - n_pending - n_prop);
@@ -402,7 +403,7 @@ std::vector<int32_t> Decoder::step() {
         stats_.trace.push_back(PassTrace{n_fed, masks, n_prop, committed - n_pending, static_cast<int>(out.size()),
                                          static_cast<int>(cached_.size()),
                                          api_.memory_seq_pos_max(api_.get_memory(ctx_), 0),
-                                         static_cast<int>(pending_.size())});
+                                         static_cast<int>(pending_.size()), elapsed, prefilling_, guard_masks});
     }
     prefilling_ = false;
     pass_index_ += 1;

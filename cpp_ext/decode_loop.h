@@ -50,6 +50,9 @@ struct PassTrace {
     int cached;       // tokens in the KV cache after the pass
     int kv_pos_max;   // llama_memory_seq_pos_max after the pass (cached - 1 when consistent)
     int pending;      // emitted tokens waiting to be fed
+    double seconds;   // the pass's wall time, as the throughput guard times it
+    bool prefill;     // the prompt's pass
+    bool guard_masks; // the throughput guard allowed masks for this pass (policy runs only)
 };
 
 struct DecodeStats {

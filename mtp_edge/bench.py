@@ -77,6 +77,7 @@ class Run:
     agreement: float | None
     ms_per_pass: float | None = None  # decode passes after the first
     guard_plain: float | None = None  # auto: share of decode passes the throughput guard kept plain
+    trace: list[dict] | None = None  # per-pass records (MTPModel's trace option) when asked for
 
 
 # -- prompts ---------------------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def open_engines(model: MTPModel, lookup: Sequence[int], n_ctx: int) -> Engines:
 
 
 def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
-             reference: list[int] | None, track_agreement: bool = True) -> Run:
+             reference: list[int] | None, track_agreement: bool = True, trace: bool = False) -> Run:
     """One generation in `mode`. Agreement tracking asks for logits on the re-fed rows, which costs time on a
     small model (an output row is ~20% of SmolLM2's pass): timed runs switch it off."""
     model = engines.model
@@ -219,18 +220,23 @@ def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
         ms = 1e3 * elapsed / (calls - 1) if calls > 1 else None
         return Run(out, model.detokenize(out), tps, len(out) / calls if calls else None, agreement, ms)
     result = model.generate(tokens, max_tokens, reuse_cache=False,
-                            **{**mode.options, "track_agreement": track_agreement})
+                            **{**mode.options, "track_agreement": track_agreement, "trace": trace})
     s = result.stats
     later = s.passes - 1
     return Run(result.tokens, result.text, s.decode_tps, s.eff_k, s.agreement,
                1e3 * s.decode_s / later if later > 0 else None,
-               s.guard_plain_passes / later if later > 0 and mode.k_max == "auto" else None)
+               s.guard_plain_passes / later if later > 0 and mode.k_max == "auto" else None,
+               s.trace if trace else None)
 
 
 # -- the bench -------------------------------------------------------------------------------------------
 def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_tokens: int = 128, repeats: int = 3,
-          n_ctx: int = 2048, recalibrate: bool = True, progress: Callable[[str], None] | None = None) -> list[dict]:
+          n_ctx: int = 2048, recalibrate: bool = True, progress: Callable[[str], None] | None = None,
+          on_trace: Callable[[dict], None] | None = None) -> list[dict]:
     """Run every mode on every prompt `repeats` times, interleaved; one JSON-ready row per mode.
+
+    `on_trace`, when given, receives the per-pass trace of every timed MTP run ({mode, prompt, repeat, passes}:
+    what each pass fed, emitted, cost and whether the throughput guard allowed masks), to see where time goes.
 
     `recalibrate` measures a fresh quick pass-cost curve for `auto` first (and caches it), so the policy
     sees the machine as it is during this run rather than a curve cached under other conditions.
@@ -256,7 +262,11 @@ def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_toke
                        for m in modes if m.mode not in ("plain", "prompt_lookup")}
             for r in range(repeats):
                 for mode in modes:
-                    run = run_mode(engines, mode, tokens, max_tokens, reference, track_agreement=False)
+                    run = run_mode(engines, mode, tokens, max_tokens, reference, track_agreement=False,
+                                   trace=on_trace is not None and mode.mode not in ("plain", "prompt_lookup"))
+                    if run.trace is not None:
+                        on_trace({"mode": mode.label, "prompt": i, "repeat": r, "passes": run.trace})
+                        run.trace = None  # handed over: the rows do not keep it
                     if mode.label in tracked:
                         run.agreement = tracked[mode.label]  # same (greedy) output as the timed run
                     runs[mode.label][i].append(run)

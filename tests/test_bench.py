@@ -19,7 +19,8 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     rc = main(["bench", "-m", str(smollm2_path), "--mask-token-id", str(STAND_IN_MASK_ID), "--prompts", "gsm8k",
                "--n-prompts", "2", "--max-tokens", "6", "--repeats", "1", "--threads", "2", "--k-sweep", "2,3",
-               "--tau-sweep", "0.6", "--lookup", "2", "--compare-shapes", "--json", str(out), "--plot", str(png)])
+               "--tau-sweep", "0.6", "--lookup", "2", "--compare-shapes", "--json", str(out), "--plot", str(png),
+               "--trace", str(tmp_path / "trace.jsonl")])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "speedup" in printed and "prompt lookup 2" in printed
@@ -41,6 +42,17 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     assert by_label["mtp-edge k_max=1"]["same_text_as_plain"] == 2
     assert len(result["pass_cost_ms"]) == 32
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --trace: one line per timed MTP run (2 prompts x 1 repeat), every pass timed, the prompt's pass first
+    traces = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    mtp_labels = {r["label"] for r in rows if r["mode"] not in ("plain", "prompt_lookup")}
+    assert sorted(t["mode"] for t in traces) == sorted(list(mtp_labels) * 2)
+    for t in traces:
+        passes = t["passes"]
+        assert passes[0]["prefill"] and not any(p["prefill"] for p in passes[1:])
+        assert all(p["seconds"] > 0 and p["fed"] >= 1 for p in passes)
+        # the prompt (cached by the first pass) + every emitted token = what is cached or waiting at the end
+        assert passes[-1]["cached"] + passes[-1]["pending"] == passes[0]["cached"] + sum(p["emitted"] for p in passes)
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_model_without_mask_runs_only_plain_modes(smollm2_path, tmp_path, capsys):

@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use the cached pass-cost curve for auto instead of measuring a fresh one first")
     p.add_argument("--json", default=None, metavar="OUT", help="write the rows (and settings) as JSON")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="speedup against agreement, one point per mode")
+    p.add_argument("--trace", default=None, metavar="OUT.jsonl",
+                   help="write every timed MTP run's passes (tokens fed and emitted, seconds, guard regime), one "
+                        "run per line")
 
 
 def _fmt(value, spec: str) -> str:
@@ -82,12 +85,14 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     from mtp_edge.calibrate import backend_name
 
+    traces: list[dict] = []
     try:  # the model is closed before plotting: the GPU bench once crashed at exit with llama.cpp still loaded
         modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup,
                                     args.compare_shapes or backend_name(args.n_gpu_layers) != "CPU")
         rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
                            recalibrate=not args.cached_curve,
-                           progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True))
+                           progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True),
+                           on_trace=traces.append if args.trace else None)
         curve = getattr(model, "_cost_curve", None)
     finally:
         model.close()
@@ -100,6 +105,11 @@ def run(args: argparse.Namespace) -> int:
                                                    "n_gpu_layers", "repeats", "mask_token_id")}
         Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows,
                                                "pass_cost_ms": curve.pass_cost() if curve else None}, indent=1))
+    if args.trace:
+        out = Path(args.trace)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text("".join(json.dumps(t) + "\n" for t in traces))
+        tmp.replace(out)  # whole or not at all
     if args.plot:
         bench.plot(rows, args.plot, title)
     return 0

@@ -22,7 +22,8 @@ bench_on_gpu() {  # usage: bench_on_gpu TYPE: merge the shipped adapter to TYPE,
   for P in /tmp/data/gsm8k_prompts.jsonl chat; do
     N=$(basename $P .jsonl | cut -d_ -f1)
     python3 -m mtp_edge bench -m /tmp/mtp_$T.gguf --n-gpu-layers -1 --prompts $P --n-prompts ${NPROMPTS:-12} \
-      --max-tokens 128 --repeats 3 --json $RES/bench_gpu_${T}_$N.json > $RES/bench_gpu_${T}_$N.txt 2>&1
+      --max-tokens 128 --repeats 3 --json $RES/bench_gpu_${T}_$N.json --trace $RES/trace_gpu_${T}_$N.jsonl \
+      > $RES/bench_gpu_${T}_$N.txt 2>&1
     cat $RES/bench_gpu_${T}_$N.txt
   done
 }
