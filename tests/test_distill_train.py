@@ -240,8 +240,16 @@ def test_gen_samples_add_distinct_sampled_answers_and_are_cached(tmp_path):
 def test_holdout_match_is_logged_before_updates_and_tracks_the_student(tmp_path):
     held = tmp_path / "held.jsonl"
     save_jsonl(held, [{"question": r["question"]} for r in tiny_records(8, seed=9)])
-    run = _tiny_run(tmp_path, "ho", holdout_data=str(held), holdout_n=6, holdout_every=2, steps=4,
-                    gen_max_new_tokens=12, lr=3e-2)
+    from mtp_edge.distill.train import TrainConfig as Cfg
+
+    lines = []
+    base_cfg = dict(base=str(tmp_path / "base"), data=str(tmp_path / "data.jsonl"))
+    _tiny_run(tmp_path, "warm", steps=1)  # writes the tiny base and data
+    run = train(Cfg(**base_cfg, out=str(tmp_path / "ho"), k_max=4, steps=4, seq_len=40, regions=3, lr=3e-2,
+                    warmup=1, batch=4, save_every=4, log_every=1, lora_rank=4, device="cpu", holdout_data=str(held),
+                    holdout_n=6, holdout_every=2, gen_max_new_tokens=12), log=lines.append, progress=False)
+    final = [json.loads(m) for m in lines if m.startswith("{") and "after_last_step" in m]
+    assert [f["step"] for f in final] == [4] and len(final[0]["holdout_match"]) == 4
     logged = [r for r in run["history"] if "holdout_match" in r]
     assert [r["step"] for r in logged] == [0, 2]
     first, later = logged[0]["holdout_match"], logged[1]["holdout_match"]

@@ -272,6 +272,8 @@ def _train_steps(cfg: TrainConfig, env: dict, params, opt, bar, history: list[di
         if (done % cfg.save_every == 0 or done == cfg.steps or ending) and dist.main:
             save_state(ckpt / STATE_FILE, student, opt, done, history, cfg)
             write_output(env, cfg)
+        if env["holdout"] and (done == cfg.steps or ending):  # where the saved weights stand
+            log(json.dumps({"step": done, "holdout_match": holdout_match(env), "after_last_step": True}))
         if ending:
             log(f"time limit {cfg.time_limit:.0f} s reached after {done} steps" if timed_out else
                 f"stopped by signal after {done} steps (saved; --resume continues)")
