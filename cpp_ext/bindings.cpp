@@ -133,6 +133,9 @@ NB_MODULE(_core, m) {
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)
         .def("seconds_per_token", &mtp::ThroughputGuard::seconds_per_token, "masks"_a);
+    m.def("same_rule_memory",
+          [](const mtp::DecodeParams &a, const mtp::DecodeParams &b) { return mtp::rule_key(a) == mtp::rule_key(b); },
+          "a"_a, "b"_a, "Whether a generation under `b` starts from the acceptance and guard memory of one under `a`.");
     m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2,
           "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);

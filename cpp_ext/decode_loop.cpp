@@ -228,13 +228,18 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     }
 }
 
+RuleKey rule_key(const DecodeParams &p) {
+    return RuleKey{p.mode, p.tau, p.mask_id, p.mask_range, std::max(1, std::min(p.k_max - 1, 32)), p.fixed_shape,
+                   p.track_agreement};
+}
+
 void Decoder::start_estimate() {
     // What earlier generations under the same rule showed about acceptance still holds for this model:
     // keep it (at half weight per generation) instead of starting every generation from the prior, one
     // estimate per rule so that generations under other rules in between do not erase it.
     const int max_masks = std::max(1, std::min(params_.k_max - 1, 32));
-    const EstimateKey key{params_.mode, params_.tau, params_.mask_id, params_.mask_range, max_masks};
-    auto slot_of = [&](const EstimateKey &k) {
+    const RuleKey key = rule_key(params_);
+    auto slot_of = [&](const RuleKey &k) {
         return std::find_if(estimates_.begin(), estimates_.end(), [&](const auto &e) { return e.first == k; });
     };
     if (estimate_key_.max_masks > 0) {  // file the finished generation's estimate under its rule

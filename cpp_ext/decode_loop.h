@@ -77,6 +77,26 @@ struct DecodeStats {
     std::vector<PassTrace> trace;               // filled when DecodeParams::trace is set
 };
 
+// What a generation's acceptance estimate and throughput guard were gathered under; a later generation with the
+// same key starts from them. The acceptance depends on the accept rule; the guard's timings also depend on the
+// pass regime: a varying-shape loop on a GPU pays a graph capture per pass and a tracked one reads every row, so
+// those are part of the key (sharing them let the bench's varying-shape rows teach the fixed-shape `auto` at the
+// same tau that masks do not pay: plain on 96% of its passes on an H200, session 6).
+struct RuleKey {
+    AcceptMode mode = AcceptMode::ConfAdapt;
+    float tau = -1.0f;
+    int32_t mask_id = -1;
+    bool mask_range = false;
+    int max_masks = 0;
+    bool fixed_shape = false;
+    bool track_agreement = false;
+    bool operator==(const RuleKey &o) const {
+        return mode == o.mode && tau == o.tau && mask_id == o.mask_id && mask_range == o.mask_range &&
+               max_masks == o.max_masks && fixed_shape == o.fixed_shape && track_agreement == o.track_agreement;
+    }
+};
+RuleKey rule_key(const DecodeParams &params);
+
 class Decoder {
 public:
     // `lib_handle`: dlopen handle of llama-cpp-python's libllama; `ctx`: its llama_context pointer.
@@ -126,25 +146,13 @@ private:
     DecodeParams params_;
     DecodeStats stats_;
     AcceptanceEstimate acceptance_;
-    // The rule the estimate was gathered under; a generation under the same rule carries it over.
-    struct EstimateKey {
-        AcceptMode mode = AcceptMode::ConfAdapt;
-        float tau = -1.0f;
-        int32_t mask_id = -1;
-        bool mask_range = false;
-        int max_masks = 0;
-        bool operator==(const EstimateKey &o) const {
-            return mode == o.mode && tau == o.tau && mask_id == o.mask_id && mask_range == o.mask_range &&
-                   max_masks == o.max_masks;
-        }
-    };
     ThroughputGuard guard_;  // auto: measured time per token with and without masks, for acceptance_'s rule
     struct RuleMemory {
         AcceptanceEstimate acceptance;
         ThroughputGuard guard;
     };
-    EstimateKey estimate_key_;                                   // acceptance_'s rule
-    std::vector<std::pair<EstimateKey, RuleMemory>> estimates_;  // other rules' estimates
+    RuleKey estimate_key_;                                   // acceptance_'s rule
+    std::vector<std::pair<RuleKey, RuleMemory>> estimates_;  // other rules' estimates
     int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
     int passes_since_probe_ = 0;
     std::vector<int32_t> cached_;        // KV-committed tokens

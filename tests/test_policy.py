@@ -145,3 +145,24 @@ def test_fixed_pass_decision_uses_the_fixed_size_not_the_mask_count():
 
 def test_probe_interval_prices_the_probe_pass():
     assert _core.probe_interval(GPU_REPLAYED, 6) > _core.probe_interval(GPU_REPLAYED, 2)
+
+
+def _params(**fields) -> _core.DecodeParams:
+    p = _core.DecodeParams()
+    for name, value in {"k_max": 6, "tau": 0.9, "mask_id": 7, "fixed_shape": True, "track_agreement": False,
+                        **fields}.items():
+        setattr(p, name, value)
+    return p
+
+
+def test_generations_share_memory_only_within_one_rule_and_pass_regime():
+    base = _params()
+    # what does not change acceptance or pass costs: the next generation starts from this one's memory
+    assert _core.same_rule_memory(base, _params(max_tokens=9, temperature=0.7, seed=3))
+    # another accept rule: another acceptance
+    for other in (dict(tau=0.8), dict(mode="lossless"), dict(mask_id=8), dict(k_max=4)):
+        assert not _core.same_rule_memory(base, _params(**other)), other
+    # another pass regime: other costs for the guard (a varying shape pays a GPU graph capture per pass, tracking
+    # reads every row). Shared, the bench's varying-shape rows kept the fixed-shape auto at tau 0.9 plain.
+    assert not _core.same_rule_memory(base, _params(fixed_shape=False))
+    assert not _core.same_rule_memory(base, _params(track_agreement=True))
