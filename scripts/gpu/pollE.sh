@@ -4,7 +4,7 @@ source .carry/dev/env.sh
 end=$(( $(date +%s) + $1 )); W=/tmp/run/${2:-done}
 while [ $(date +%s) -lt $end ] && [ ! -f $W ] && [ ! -f /tmp/run/done ]; do sleep 5; done
 R=/tmp/run; mkdir -p $R/results/logs
-cp $R/job.log $R/log $R/bench.log $R/results/logs/ 2>/dev/null; tail -c 20000 $R/build.log > $R/results/logs/build.log 2>/dev/null
+cp $R/job.log $R/log $R/log_r* $R/bench.log $R/results/logs/ 2>/dev/null; tail -c 20000 $R/build.log > $R/results/logs/build.log 2>/dev/null
 for f in teacher_answers self_prompted teacher_samples holdout_answers; do
   [ -f $R/out/$f.jsonl ] && [ ! -f $R/results/$f.jsonl.gz ] && gzip -c $R/out/$f.jsonl > $R/results/$f.jsonl.gz
 done
