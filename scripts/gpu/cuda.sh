@@ -27,3 +27,28 @@ bench_on_gpu() {  # usage: bench_on_gpu TYPE: merge the shipped adapter to TYPE,
     cat $RES/bench_gpu_${T}_$N.txt
   done
 }
+job_setup() {  # what jobF/jobG start with: the paths, and the CUDA build on all cores but $1 (default 2)
+  REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
+  SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
+  BUILD_JOBS=$(( $(nproc) - ${1:-2} )); start_cuda_build
+  sed -n 1001,1256p /tmp/data/test.jsonl > /tmp/data/holdout.jsonl  # held out: the eval tables use the first questions
+}
+stop_trainers_after_build() {  # usage: stop_trainers_after_build "LOG ..." PID ...: SIGTERM (they save) once the
+  local logs=$1; shift        # build is done and every trainer has begun training
+  wait $BUILD; tail -5 $R/build.log > $RES/build_tail.txt
+  local log pid i=0 pids=("$@")
+  for log in $logs; do
+    pid=${pids[$i]}; i=$((i + 1))
+    until grep -q '^train:' $log || ! kill -0 $pid 2>/dev/null; do sleep 2; done
+  done
+  sleep 5; kill -TERM "$@"; wait "$@"
+}
+gpu_bench_alone() {  # the Q8_0 bench (traced) on the GPU with nothing else there; touches $R/bench_done
+  write_gsm8k_prompts
+  ( export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site; cd /tmp
+    python3 -c "import mtp_edge, mtp_edge._core, llama_cpp; print(mtp_edge.__file__, llama_cpp.__file__, llama_cpp.llama_supports_gpu_offload())"
+    nvidia-smi --query-gpu=name --format=csv,noheader | head -1
+    bench_on_gpu q8_0; gzip -f $RES/trace_gpu_*.jsonl
+    echo BENCH_DONE ) > $R/bench.log 2>&1
+  touch $R/bench_done
+}
