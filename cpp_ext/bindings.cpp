@@ -136,6 +136,10 @@ NB_MODULE(_core, m) {
     m.def("same_rule_memory",
           [](const mtp::DecodeParams &a, const mtp::DecodeParams &b) { return mtp::rule_key(a) == mtp::rule_key(b); },
           "a"_a, "b"_a, "Whether a generation under `b` starts from the acceptance and guard memory of one under `a`.");
+    m.def("masks_can_pay", &mtp::masks_can_pay, "cost"_a, "max_masks"_a, "fixed_pass"_a = 0,
+          "Whether the policy would choose masks on this curve if every mask were accepted.");
+    m.def("prompt_pass_masks", &mtp::prompt_pass_masks, "cost"_a, "n_prompt"_a, "most"_a, "budget"_a = 0.03,
+          "Masks on the prompt's pass: the most whose extra cost stays within `budget` of the pass.");
     m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2,
           "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);

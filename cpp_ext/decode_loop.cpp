@@ -262,13 +262,20 @@ void Decoder::start_estimate() {
     estimate_key_ = key;
     probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? params_.k_max : 2);
     passes_since_probe_ = 0;
+    masks_can_pay_ = params_.pass_cost.empty() ||
+                     mtp::masks_can_pay(params_.pass_cost, params_.k_max - 1, params_.fixed_shape ? params_.k_max : 0);
 }
 
 int Decoder::choose_masks() {
     const int most = params_.k_max - 1;
     if (params_.pass_cost.empty() || most <= 0) return std::max(most, 0);
-    // The prompt pass is long, so a few masks on it cost little and sample the acceptance for free.
-    if (prefilling_) return std::min(most, std::max(1, static_cast<int>(pending_.size()) / 8));
+    // Where not even accepted masks would pay, decode plainly: no masks on the prompt pass, no probes.
+    if (!masks_can_pay_) return 0;
+    // The prompt pass is long, so a few masks on it can sample the acceptance at little cost.
+    if (prefilling_) {
+        const int n = static_cast<int>(pending_.size());
+        return mtp::prompt_pass_masks(params_.pass_cost, n, std::min(most, std::max(1, n / 8)));
+    }
     if (!guard_.masks_allowed()) {  // plain passes were measured faster than passes with masks, here and now
         stats_.guard_plain_passes += 1;
         return 0;

@@ -155,6 +155,7 @@ private:
     std::vector<std::pair<RuleKey, RuleMemory>> estimates_;  // other rules' estimates
     int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
     int passes_since_probe_ = 0;
+    bool masks_can_pay_ = true;    // the policy could choose masks on this curve at all (masks_can_pay)
     std::vector<int32_t> cached_;        // KV-committed tokens
     std::vector<int32_t> fed_;           // the tokens of the current pass (kept to avoid reallocating)
     std::vector<int32_t> pending_;       // emitted, not yet in the KV cache

@@ -84,6 +84,19 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
     return best;
 }
 
+bool masks_can_pay(const std::vector<double> &cost, int max_masks, int fixed_pass) {
+    const AcceptanceEstimate every_mask_accepted(std::max(1, max_masks), 1.0, 1.0);
+    return choose_masks(cost, every_mask_accepted, max_masks, fixed_pass) > 0;
+}
+
+int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, double budget) {
+    if (cost.empty() || n_prompt <= 0) return 0;
+    const double base = cost_at(cost, n_prompt);
+    int masks = 0;
+    while (masks < most && cost_at(cost, n_prompt + masks + 1) <= base * (1.0 + budget)) ++masks;
+    return masks;
+}
+
 int probe_interval(const std::vector<double> &cost, int probe_pass) {
     if (cost.size() < 2 || !(cost[0] > 0.0)) return 16;
     const double extra = std::max(0.0, cost_at(cost, std::max(2, probe_pass)) / cost[0] - 1.0);

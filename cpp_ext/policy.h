@@ -32,6 +32,16 @@ double expected_tokens(const AcceptanceEstimate &est, int masks);
 int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks,
                  int fixed_pass = 0);
 
+// Whether masks could pay on this curve at all: the policy's choice if every mask were accepted. Where even that
+// picks plain decoding (a small model on a CPU: a pass of n tokens costs nearly n times one), masks on the prompt
+// pass and probes would only cost time (+11-15% of a prompt pass of ~40 tokens on this 2-core CPU).
+bool masks_can_pay(const std::vector<double> &cost, int max_masks, int fixed_pass = 0);
+
+// Masks to append to the prompt's pass of `n_prompt` tokens: they sample the acceptance before the first decode
+// pass, worth it only while nearly free. The most (up to `most`) whose extra cost stays within `budget` of the
+// pass (a GPU: several; this 2-core CPU at 43 tokens: 5 masks cost +11-15%, so fewer).
+int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, double budget = 0.03);
+
 // Plain passes between one-mask probes when the policy picks plain decoding: a probe (a pass of
 // `probe_pass` tokens) costs cost(probe_pass) / cost(1) - 1 more than a plain pass, so probing every
 // `interval` passes costs about 1%.

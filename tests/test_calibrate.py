@@ -125,12 +125,14 @@ def test_auto_falls_back_to_plain_decoding_on_an_untrained_model(model, measured
 def test_auto_appends_masks_when_they_pay(model):
     """A flat cost curve and a tau every row passes: the policy appends many masks."""
     prompt = model.tokenize(model.format_chat([{"role": "user", "content": PROMPTS[0]}]))
-    result = model.generate(prompt, 80, k_max="auto", tau=1e-6, pass_cost=FLAT_MS, mode="static")
+    result = model.generate(prompt, 80, k_max="auto", tau=1e-6, pass_cost=FLAT_MS, mode="static", trace=True)
     hist = result.stats.masks_hist
     assert sum(n for m, n in enumerate(hist) if m >= 8) >= 0.8 * (result.stats.passes - 1), hist
-    # On a linear curve a pass of a accepted tokens + m masks costs a + m: masks never pay, even all accepted.
+    assert result.stats.trace[0]["prefill"] and result.stats.trace[0]["masks"] > 0  # the prompt's samples acceptance
+    # On a linear curve a pass of a accepted tokens + m masks costs a + m: masks never pay, even all accepted, so
+    # no pass gets any: not the prompt's (+11-15% of its time on a CPU), not a probe.
     linear = model.generate(prompt, 40, k_max="auto", tau=1e-6, pass_cost=LINEAR_MS, mode="static")
-    assert linear.stats.masks_hist[0] >= 0.9 * (linear.stats.passes - 1), linear.stats.masks_hist
+    assert linear.stats.masks_hist == [linear.stats.passes], linear.stats.masks_hist
 
 
 def test_calibrate_cli_writes_the_cache_and_prints_json(smollm2_path, capsys):

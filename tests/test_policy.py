@@ -166,3 +166,20 @@ def test_generations_share_memory_only_within_one_rule_and_pass_regime():
     # reads every row). Shared, the bench's varying-shape rows kept the fixed-shape auto at tau 0.9 plain.
     assert not _core.same_rule_memory(base, _params(fixed_shape=False))
     assert not _core.same_rule_memory(base, _params(track_agreement=True))
+
+
+def test_masks_can_pay_only_where_accepted_masks_would_beat_plain_decoding():
+    assert not _core.masks_can_pay(LINEAR, 5)  # n tokens cost n times one: even accepted masks lose
+    assert _core.masks_can_pay(FLAT, 5)
+    this_cpu = [1.0, 2.07, 2.57, 2.71, 3.14, 3.6, 4.91, 6.47]  # the demo's Q4_1 file, 2 threads, this machine
+    assert not _core.masks_can_pay(this_cpu, 5)
+    assert _core.masks_can_pay([1.0, 1.3, 1.6, 1.9, 2.2, 2.5], 5)  # 2 accepted tokens for 1.6x one: pays
+
+
+def test_the_prompt_pass_gets_masks_only_while_they_are_nearly_free():
+    gpu_like = [1.0] * 8 + [2.4] * 24  # flat within a kernel tile, a step at 9 tokens (H200 Q8_0 curve)
+    assert _core.prompt_pass_masks(gpu_like, 40, 5) == 5
+    assert _core.prompt_pass_masks(LINEAR, 40, 5) == 1  # one mask on 40 tokens: +2.5%
+    assert _core.prompt_pass_masks(LINEAR, 10, 5) == 0  # +10%
+    assert _core.prompt_pass_masks(gpu_like, 7, 5) == 1  # 8 tokens stay in the tile, 9 do not
+    assert _core.prompt_pass_masks([], 40, 5) == 0
