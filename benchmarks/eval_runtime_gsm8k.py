@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from mtp_edge.answers import extract_number  # no torch: it breaks a CUDA llama.cpp build's process
+
 ORIGINAL = "Original k=1"
 
 
@@ -36,8 +38,6 @@ def settings(k_max: int, which: str = "paper", original: bool = False) -> list[t
 
 def evaluate_row(model, label: str, options: dict, prompts: list[list[int]], golds: list, max_tokens: int) -> dict:
     """One table row: every question decoded with `options` from an empty cache."""
-    from mtp_edge.answers import extract_number  # no torch: it breaks a CUDA llama.cpp build's process
-
     t0 = time.time()
     tokens = passes = checked = agreed = correct = 0
     for ids, gold in zip(prompts, golds):
@@ -63,7 +63,6 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from mtp_edge import MTPModel
-    from mtp_edge.answers import extract_number  # no torch: it breaks a CUDA llama.cpp build's process
     from mtp_edge.jsonl import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -237,7 +237,6 @@ void Decoder::start_estimate() {
     // What earlier generations under the same rule showed about acceptance still holds for this model:
     // keep it (at half weight per generation) instead of starting every generation from the prior, one
     // estimate per rule so that generations under other rules in between do not erase it.
-    const int max_masks = std::max(1, std::min(params_.k_max - 1, 32));
     const RuleKey key = rule_key(params_);
     auto slot_of = [&](const RuleKey &k) {
         return std::find_if(estimates_.begin(), estimates_.end(), [&](const auto &e) { return e.first == k; });
@@ -256,7 +255,7 @@ void Decoder::start_estimate() {
         acceptance_.scale(0.5);
         guard_ = found->second.guard;  // the costs it measured are the machine's: keep them whole
     } else {
-        acceptance_ = AcceptanceEstimate(max_masks);
+        acceptance_ = AcceptanceEstimate(key.max_masks);
         guard_ = ThroughputGuard{};
     }
     estimate_key_ = key;
