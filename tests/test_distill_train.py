@@ -188,8 +188,32 @@ def test_init_adapter_starts_from_the_saved_weights_and_rejects_another_rank(tmp
     torch.testing.assert_close(env["student"].get_input_embeddings().weight[mask],
                                first["env"]["student"].get_input_embeddings().weight[mask], atol=1e-6, rtol=0)
     assert any(t.abs().sum() > 0 for k, t in saved.items() if "lora_B" in k)  # run a moved off LoRA's zero init
-    with pytest.raises(ValueError, match="same --lora-rank"):
-        _tiny_run(tmp_path, "c", init_adapter=str(tmp_path / "a" / "model"), lora_rank=8, steps=1)
+    with pytest.raises(ValueError, match="at least the one"):
+        _tiny_run(tmp_path, "c", init_adapter=str(tmp_path / "a" / "model"), lora_rank=2, steps=1)
+
+
+def _logits_after_warm_start(tmp_path, out: str, **kw):
+    env = _tiny_run(tmp_path, out, lr=1e-12, steps=1, **kw)["env"]
+    ids = torch.tensor([[3, 7, 11, env["mask_ids"][0], env["mask_ids"][1]]], device=env["device"])
+    with torch.no_grad():
+        return env, env["student"](input_ids=ids).logits
+
+
+def test_init_adapter_at_a_higher_rank_or_merged_for_full_finetuning_computes_the_saved_model(tmp_path):
+    """A rank-4 run grown to rank 8 (alpha 2r and a fixed alpha 4: B rescaled) and merged into the weights for full
+    fine-tuning all give the rank-4 model's logits at the start, masks included; the grown rank's new A rows are
+    not zero, so they learn."""
+    _tiny_run(tmp_path, "a")
+    adapter = str(tmp_path / "a" / "model")
+    _, want = _logits_after_warm_start(tmp_path, "same", init_adapter=adapter)
+    grown, got = _logits_after_warm_start(tmp_path, "grown", init_adapter=adapter, lora_rank=8)
+    torch.testing.assert_close(got, want, atol=2e-4, rtol=0)
+    _, got = _logits_after_warm_start(tmp_path, "alpha", init_adapter=adapter, lora_rank=8, lora_alpha=4.0)
+    torch.testing.assert_close(got, want, atol=2e-4, rtol=0)
+    _, got = _logits_after_warm_start(tmp_path, "full", init_adapter=adapter, lora_rank=None)
+    torch.testing.assert_close(got, want, atol=2e-4, rtol=0)
+    a_rows = [t for k, t in grown["student"].named_parameters() if "lora_A" in k]
+    assert a_rows and all(t[4:].abs().sum() > 0 for t in a_rows)
 
 
 def test_self_prompt_adds_teacher_written_requests_with_answers(tmp_path):

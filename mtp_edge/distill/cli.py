@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--ntp-weight", type=float, default=1.0,
       help="loss weight of the plain next-token row against each mask row (1 = the paper's mean)")
     a("--init-adapter", default=None, help="start from this adapter folder's LoRA weights and mask rows "
-                                           "(fresh optimiser; same --lora-rank)")
+                                           "(fresh optimiser); a higher --lora-rank grows it, --full merges it into the weights")
     a("--gen-samples", type=int, default=0, metavar="N",
       help="the teacher also writes N sampled answers per question (new text against learning answers by heart)")
     a("--gen-temperature", type=float, default=0.7, help="temperature of the --gen-samples answers")
@@ -74,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--regions, --batch and --steps must be >= 1")
     if args.ntp_weight <= 0:
         raise ValueError("--ntp-weight must be > 0")
-    if args.init_adapter and not args.lora_rank:
-        raise ValueError("--init-adapter needs --lora-rank (the rank of the adapter it starts from)")
     if args.self_prompt < 0 or args.gen_samples < 0:
         raise ValueError("--self-prompt and --gen-samples must be >= 0")
     if args.gen_samples and args.gen_temperature <= 0:

@@ -128,28 +128,68 @@ def save_adapter_folder(peft_model, mask_ids: list[int], mtp: MtpConfig, out: st
 
 
 def warm_start_from_adapter(peft_model, mask_ids: list[int], adapter_dir: str | Path) -> None:
-    """Copy a saved adapter's LoRA weights and mask rows into a fresh LoRA of the same rank (`--init-adapter`).
+    """Copy a saved adapter's LoRA weights and mask rows into a fresh LoRA of the same or a higher rank
+    (`--init-adapter`).
 
     Training continues from those weights with a new optimiser: this is how a run is carried across machines
-    that cannot hold the full optimiser state (the adapter is a fifth of it).
+    that cannot hold the full optimiser state (the adapter is a fifth of it). A higher rank grows the adapter
+    without changing what it computes: the saved A rows and B columns fill the leading slices, the new B
+    columns are zero (the new A rows keep LoRA's random init, so they get gradients), and B is rescaled when
+    the two ranks' alpha / r differ. This is how extra capacity is tested on top of a run's progress.
     """
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
-    from safetensors.torch import load_file
 
     adapter_dir = Path(adapter_dir)
-    for name in (ADAPTER_WEIGHTS, TOKENS_WEIGHTS):
+    saved, scale = _saved_adapter(adapter_dir)
+    current = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
+    lora = peft_model.peft_config["default"]
+    rescale = scale / (lora.lora_alpha / lora.r)
+    grown = {}
+    for key, tensor in current.items():
+        old = saved.get(key)
+        if old is None or old.dim() != 2 or not _fits_after_growth(key, old.shape, tensor.shape):
+            got = "missing" if old is None else tuple(old.shape)
+            raise ValueError(f"--init-adapter {adapter_dir}: {key} is {got}, this run needs {tuple(tensor.shape)}; "
+                             "use the same base and a --lora-rank at least the one of the run that wrote it")
+        new = torch.zeros_like(tensor) if "lora_B" in key else tensor.detach().clone()
+        if "lora_B" in key:
+            new[:, :old.shape[1]] = old.to(new.dtype) * rescale
+        else:
+            new[:old.shape[0]] = old.to(new.dtype)
+        grown[key] = new
+    set_peft_model_state_dict(peft_model, grown)
+    copy_mask_rows(peft_model, mask_ids, adapter_dir)
+
+
+def _saved_adapter(adapter_dir: Path) -> tuple[dict, float]:
+    """An adapter folder's LoRA tensors and its scale alpha / r (checked to be an mtp-edge adapter folder)."""
+    from safetensors.torch import load_file
+
+    for name in (ADAPTER_WEIGHTS, TOKENS_WEIGHTS, "adapter_config.json"):
         if not (adapter_dir / name).is_file():
             raise FileNotFoundError(f"--init-adapter {adapter_dir}: {name} missing; pass a folder written by "
                                     "`mtp-edge distill --lora-rank`")
-    saved = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
-    current = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
-    for key, tensor in current.items():
-        if key not in saved or saved[key].shape != tensor.shape:
-            got = "missing" if key not in saved else tuple(saved[key].shape)
-            raise ValueError(f"--init-adapter {adapter_dir}: {key} is {got}, this run needs {tuple(tensor.shape)}; "
-                             "use the same --lora-rank and base as the run that wrote it")
-    set_peft_model_state_dict(peft_model, {k: saved[k] for k in current})
-    copy_mask_rows(peft_model, mask_ids, adapter_dir)
+    conf = json.loads((adapter_dir / "adapter_config.json").read_text())
+    return load_file(str(adapter_dir / ADAPTER_WEIGHTS)), float(conf["lora_alpha"]) / float(conf["r"])
+
+
+def _fits_after_growth(key: str, saved: torch.Size, current: torch.Size) -> bool:
+    """lora_A is (r, in), lora_B is (out, r): only the rank may grow."""
+    if "lora_A" in key:
+        return saved[1] == current[1] and saved[0] <= current[0]
+    return saved[0] == current[0] and saved[1] <= current[1]
+
+
+def merge_adapter_for_full_finetuning(model, mask_ids: list[int], adapter_dir: str | Path):
+    """`model` (mask tokens already added) with an adapter folder's LoRA merged into its weights and its mask rows
+    copied: full fine-tuning (`--full --init-adapter`) then continues from the LoRA run's progress."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    _saved_adapter(adapter_dir)  # the clear message for a folder that is not an adapter
+    copy_mask_rows(model, mask_ids, adapter_dir)
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return merged.requires_grad_(True)  # loading froze the base weights for LoRA; all of them train now
 
 
 def copy_mask_rows(model, mask_ids: list[int], adapter_dir: Path) -> None:

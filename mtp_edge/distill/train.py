@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from mtp_edge.distill.data import Example, encode_examples, load_jsonl
-from mtp_edge.distill.modeling import (load_base, make_lora, save_adapter_folder, save_checkpoint_folder,
-                                       stop_token_ids, warm_start_from_adapter)
+from mtp_edge.distill.modeling import (load_base, make_lora, merge_adapter_for_full_finetuning, save_adapter_folder,
+                                       save_checkpoint_folder, stop_token_ids, warm_start_from_adapter)
 from mtp_edge.distill import distributed as dist_
 from mtp_edge.distill.objective import distill_step
 from mtp_edge.distill.packing import PackedBatch, pack_regions, sample_region_starts
@@ -145,6 +145,9 @@ def prepare(cfg: TrainConfig, log=print):
         teacher = copy.deepcopy(model).eval().requires_grad_(False)
         teacher_ctx = None
         student = model
+        if cfg.init_adapter:
+            student = merge_adapter_for_full_finetuning(model, mask_ids, cfg.init_adapter)
+            log(f"warm start from {cfg.init_adapter} (merged into the weights)")
     student.train()
     dist_.broadcast_parameters([p for p in student.parameters() if p.requires_grad], dist)
     mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops)
