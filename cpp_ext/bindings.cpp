@@ -129,7 +129,7 @@ NB_MODULE(_core, m) {
         .def("conditional", &mtp::AcceptanceEstimate::conditional, "j"_a)
         .def("scale", &mtp::AcceptanceEstimate::scale, "factor"_a);
     nb::class_<mtp::ThroughputGuard>(m, "ThroughputGuard")
-        .def(nb::init<>())
+        .def(nb::init<double>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay)
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)
         .def("seconds_per_token", &mtp::ThroughputGuard::seconds_per_token, "masks"_a);

@@ -107,15 +107,20 @@ void ThroughputGuard::record(double seconds, int tokens) {
     if (!(switched_ && pass_in_window_ < kWarmup)) {  // a switch's first passes pay for the switch itself
         window_s_ += seconds;
         window_tokens_ += tokens;
+        window_passes_ += 1.0;
     }
     if (++pass_in_window_ >= kWindow) end_window();
 }
 
 void ThroughputGuard::end_window() {
-    // The latest window's figure, not an average: what is measured now is what the next passes will cost.
-    if (window_tokens_ > 0.0) per_token_[regime_] = window_s_ / window_tokens_;
+    // The latest window's cost per pass (what the next passes will cost) over the regime's smoothed yield.
+    if (window_tokens_ > 0.0) {
+        yield_tokens_[regime_] = yield_decay_ * yield_tokens_[regime_] + window_tokens_;
+        yield_passes_[regime_] = yield_decay_ * yield_passes_[regime_] + window_passes_;
+        per_token_[regime_] = (window_s_ / window_passes_) * yield_passes_[regime_] / yield_tokens_[regime_];
+    }
     pass_in_window_ = 0;
-    window_s_ = window_tokens_ = 0.0;
+    window_s_ = window_tokens_ = window_passes_ = 0.0;
     windows_in_regime_ += 1;
     const int other = 1 - regime_;
     int next = regime_;

@@ -53,12 +53,22 @@ int probe_interval(const std::vector<double> &cost, int probe_pass = 2);
 // one-token pass on an H200; other processes; caches). The guard alternates windows of passes between
 // "masks allowed" and "plain", keeps the measured time per emitted token of each, and runs the faster one,
 // re-measuring the slower one at growing intervals.
+// Time per token = (the latest window's seconds per pass) / (tokens per pass over the last ~8 windows of that
+// regime). Costs are taken as they are now (they jump when the machine changes); the yield is smoothed because
+// a 16-pass window's tokens per pass swing with the text (GSM8K on an H200: windows of 1.1 and 2.7 tokens a pass
+// around a mean of 1.9, where masks pay above 1.38). Judged on one window, a poor stretch switched the guard to
+// plain for 64 passes and more: 5% of the masks regime's throughput lost (benchmarks/replay_guard.py). Where the
+// text itself stops paying for masks, the acceptance estimate behind choose_masks is what answers.
 class ThroughputGuard {
 public:
     static constexpr int kWindow = 16;       // passes per window
     static constexpr int kWarmup = 2;        // first passes of a window after a switch: not timed
     static constexpr int kFirstRevisit = 4;  // windows in the faster regime before the slower is re-measured
     static constexpr int kMaxRevisit = 64;   // ... doubling after each re-measurement that confirms it
+    static constexpr double kYieldDecay = 0.875;  // per window: the yield's memory is ~8 windows of its regime
+
+    // `yield_decay` 0 judges each regime by its latest window alone (this guard before session 7).
+    explicit ThroughputGuard(double yield_decay = kYieldDecay) : yield_decay_(yield_decay) {}
 
     // Whether the current window may append masks.
     bool masks_allowed() const { return regime_ == kMasks; }
@@ -73,7 +83,9 @@ private:
     int regime_ = kMasks;
     int pass_in_window_ = 0;
     bool switched_ = true;  // the window began with a regime switch: skip its warm-up passes
-    double window_s_ = 0.0, window_tokens_ = 0.0;
+    double yield_decay_;
+    double window_s_ = 0.0, window_tokens_ = 0.0, window_passes_ = 0.0;
+    double yield_tokens_[2] = {0.0, 0.0}, yield_passes_[2] = {0.0, 0.0};  // decayed sums per regime
     double per_token_[2] = {-1.0, -1.0};
     int windows_in_regime_ = 0;  // consecutive windows run in the current regime
     int revisit_ = kFirstRevisit;  // windows in the faster regime before the slower one is measured again
