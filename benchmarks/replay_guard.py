@@ -29,12 +29,22 @@ SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost i
 
 @dataclass
 class LoopCosts:
-    plain_s: float  # a plain pass after a plain pass
-    fixed_s: float  # a pass of the fixed shape after one of the same shape
+    pass_s_by_size: dict[int, float]  # a pass of n tokens after one of the same size (1: plain)
     switch_s: float  # extra for a pass whose size differs from the previous pass's
 
     def pass_s(self, fed: int, previous: int | None) -> float:
-        return (self.plain_s if fed == 1 else self.fixed_s) + (self.switch_s if previous not in (None, fed) else 0.0)
+        return self.pass_s_by_size[fed] + (self.switch_s if previous not in (None, fed) else 0.0)
+
+    def curve(self, k_max: int) -> list[float]:
+        """Cost of a pass of 1..k_max tokens, interpolated between the sizes the trace has."""
+        known = sorted(self.pass_s_by_size)
+        out = []
+        for n in range(1, k_max + 1):
+            lo = max(k for k in known if k <= n)
+            hi = min((k for k in known if k >= n), default=lo)
+            a, b = self.pass_s_by_size[lo], self.pass_s_by_size[hi]
+            out.append(a if hi == lo else a + (b - a) * (n - lo) / (hi - lo))
+        return out
 
 
 def load_rows(path: str) -> dict[str, list[dict]]:
@@ -52,17 +62,27 @@ def decode_passes(rec: dict) -> list[dict]:
     return [p for p in rec["passes"] if not p["prefill"]]
 
 
-def loop_costs(rows: dict[str, list[dict]], masks_row: str) -> LoopCosts:
-    """The three costs, as medians over the trace's passes (the switch cost: switch passes less a same-size pass)."""
-    plain = statistics.median(p["seconds"] for r in rows[PLAIN_ROW] for p in decode_passes(r))
-    fixed = statistics.median(p["seconds"] for r in rows[masks_row] for p in decode_passes(r))
+def fixed_rows(rows: dict[str, list[dict]]) -> dict[int, list[list[dict]]]:
+    """Pass size -> the generations of the fixed row of that size (`k_max=N`: every pass feeds N tokens)."""
+    out = {}
+    for mode, recs in rows.items():
+        if mode.startswith("k_max=") and mode[6:].isdigit():
+            out[int(mode[6:])] = [decode_passes(r) for r in recs]
+    return out
+
+
+def loop_costs(rows: dict[str, list[dict]], sizes: dict[int, list[list[dict]]]) -> LoopCosts:
+    """Medians over the trace's passes (the switch cost: switch passes of the auto row less a same-size pass)."""
+    by_size = {1: statistics.median(p["seconds"] for r in rows[PLAIN_ROW] for p in decode_passes(r))}
+    for n, gens in sizes.items():
+        by_size[n] = statistics.median(p["seconds"] for g in gens for p in g if p["fed"] == n)
     extra = []
     for r in rows.get(SWITCH_ROW, []):
         ps = decode_passes(r)
         for a, b in zip(ps, ps[1:]):
-            if a["fed"] != b["fed"]:
-                extra.append(b["seconds"] - (plain if b["fed"] == 1 else fixed))
-    return LoopCosts(plain, fixed, max(0.0, statistics.median(extra)) if extra else 0.0)
+            if a["fed"] != b["fed"] and b["fed"] in by_size:
+                extra.append(b["seconds"] - by_size[b["fed"]])
+    return LoopCosts(by_size, max(0.0, statistics.median(extra)) if extra else 0.0)
 
 
 def acceptance_by_position(passes: list[dict]) -> tuple[list[int], list[dict], int]:
@@ -79,36 +99,41 @@ def emitted_at(at: int, starts: list[int], passes: list[dict]) -> int:
     return max(1, starts[i] + passes[i]["emitted"] - at)
 
 
-def replay_auto(generations: list[list[dict]], costs: LoopCosts, k_max: int, guard) -> dict:
-    """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass."""
+def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, guard, choose_size: bool) -> dict:
+    """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass; the pass
+    size k_max, or (`choose_size`) best_fixed_pass's per generation, taken from the fixed row of that size."""
     from mtp_edge import _core
 
     most = k_max - 1
-    curve = [costs.plain_s + (costs.fixed_s - costs.plain_s) * (n - 1) / most for n in range(1, k_max + 1)]
-    interval = _core.probe_interval(curve, k_max)
+    curve = costs.curve(k_max)
     est = _core.AcceptanceEstimate(most)
     seconds = tokens = passes = plain = 0
-    for gen in generations:
-        starts, ps, total = acceptance_by_position(gen)
+    used: dict[int, int] = {}
+    for index in range(len(sizes[k_max])):
+        size = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
+        size = max(n for n in sizes if n <= size)  # a size the trace has no row for: the next smaller one
+        used[size] = used.get(size, 0) + 1
+        interval = _core.probe_interval(curve, size)
+        starts, ps, total = acceptance_by_position(sizes[size][index])
         at, previous, since_probe = 0, None, 0
         while at < total:
             masks = 0
             if guard is None or guard.masks_allowed:
-                masks = _core.choose_masks(curve, est, most, fixed_pass=k_max)
+                masks = _core.choose_masks(curve, est, size - 1, fixed_pass=size)
                 since_probe = 0 if masks > 0 else since_probe + 1
                 if masks == 0 and since_probe >= interval:
                     masks, since_probe = 1, 0  # the probe
-            fed = k_max if masks > 0 else 1
+            fed = size if masks > 0 else 1
             emitted = min(emitted_at(at, starts, ps), total - at) if masks > 0 else 1
             spent = costs.pass_s(fed, previous)
             if masks > 0:
-                est.record(k_max - 1, emitted - 1)  # a fixed-shape pass carries every mask
+                est.record(ps[bisect.bisect_right(starts, at) - 1]["masks"], emitted - 1)
             if guard is not None:
                 guard.record(spent, emitted)
             seconds, tokens, passes, plain = seconds + spent, tokens + emitted, passes + 1, plain + (masks == 0)
             at, previous = at + emitted, fed
         est.scale(0.5)
-    return {"tok_s": tokens / seconds, "plain_share": plain / passes, "passes": passes}
+    return {"tok_s": tokens / seconds, "plain_share": plain / passes, "passes": passes, "sizes": used}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,34 +141,38 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("trace", help="a trace written by `mtp-edge bench --trace` (.jsonl or .jsonl.gz)")
-    ap.add_argument("--masks-row", default="k_max=6", help="the fixed row whose passes give the acceptance")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
     rows = load_rows(args.trace)
-    for name in (args.masks_row, PLAIN_ROW):
-        if name not in rows:
-            raise SystemExit(f"replay_guard: no row {name!r} in {args.trace}; rows: {', '.join(rows)}")
-    generations = [decode_passes(r) for r in rows[args.masks_row]]
-    k_max = max(p["fed"] for g in generations for p in g)
-    costs = loop_costs(rows, args.masks_row)
-    tokens = sum(p["emitted"] for g in generations for p in g)
-    results = {"always plain": {"tok_s": 1.0 / costs.plain_s, "plain_share": 1.0},
-               f"always masks ({args.masks_row})": {"tok_s": tokens / (costs.fixed_s * sum(map(len, generations))),
-                                                    "plain_share": 0.0},
-               "auto, no guard": replay_auto(generations, costs, k_max, None),
-               "auto, guard judging one window": replay_auto(generations, costs, k_max, _core.ThroughputGuard(0.0)),
-               "auto, guard (smoothed yield)": replay_auto(generations, costs, k_max, _core.ThroughputGuard())}
+    sizes = fixed_rows(rows)
+    k_max = max(sizes, default=0)
+    if PLAIN_ROW not in rows or k_max < 2:
+        raise SystemExit(f"replay_guard: {args.trace} needs the {PLAIN_ROW!r} row and fixed rows `k_max=N`; "
+                         f"rows: {', '.join(rows)}")
+    costs = loop_costs(rows, sizes)
+    results = {"always plain": {"tok_s": 1.0 / costs.pass_s_by_size[1], "plain_share": 1.0}}
+    for n in sorted(sizes):
+        gens = sizes[n]
+        results[f"always masks (k_max={n})"] = {
+            "tok_s": sum(p["emitted"] for g in gens for p in g) / (costs.pass_s_by_size[n] * sum(map(len, gens))),
+            "plain_share": 0.0}
+    results["auto, no guard"] = replay_auto(sizes, costs, k_max, None, False)
+    results["auto, guard judging one window"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(0.0), False)
+    results["auto, guard (smoothed yield)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), False)
+    results["auto, smoothed guard, best size"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True)
+    tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
     base = results["always plain"]["tok_s"]
-    print(f"{args.trace}: {len(generations)} generations, {tokens} tokens; plain pass {costs.plain_s * 1e3:.2f} ms, "
-          f"{k_max}-token pass {costs.fixed_s * 1e3:.2f} ms, size switch +{costs.switch_s * 1e3:.2f} ms")
-    print(f"{'policy':<34} {'tok/s':>8} {'vs plain':>9} {'plain passes':>13}")
+    print(f"{args.trace}: {len(sizes[k_max])} generations; pass of n tokens (ms): "
+          + ", ".join(f"{n}: {s * 1e3:.2f}" for n, s in sorted(costs.pass_s_by_size.items()))
+          + f"; size switch +{costs.switch_s * 1e3:.2f} ms")
+    print(f"{'policy':<34} {'tok/s':>8} {'vs plain':>9} {'plain passes':>13}  sizes")
     for name, r in results.items():
-        print(f"{name:<34} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['plain_share']:>13.1%}")
+        print(f"{name:<34} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['plain_share']:>13.1%}  {r.get('sizes', '')}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"trace": args.trace, "masks_row": args.masks_row,
-                                               "costs_s": vars(costs), "tokens": tokens, "policies": results},
-                                              indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({"trace": args.trace, "costs_s": {str(k): v for k, v in
+                                               costs.pass_s_by_size.items()}, "switch_s": costs.switch_s,
+                                               "tokens_max_row": tokens, "policies": results}, indent=1) + "\n")
     return 0
 
 

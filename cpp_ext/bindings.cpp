@@ -142,6 +142,8 @@ NB_MODULE(_core, m) {
           "Masks on the prompt's pass: the most whose extra cost stays within `budget` of the pass.");
     m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2,
           "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
+    m.def("best_fixed_pass", &mtp::best_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a,
+          "The pass size (2..k_max) with the most expected tokens per unit of cost, for one-shape passes.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
     m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a, "fixed_pass"_a = 0,
           "Masks (0 = plain decoding) maximising expected tokens per unit of cost; fixed_pass > 0: every pass "

@@ -259,7 +259,10 @@ void Decoder::start_estimate() {
         guard_ = ThroughputGuard{};
     }
     estimate_key_ = key;
-    probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? params_.k_max : 2);
+    // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
+    // the acceptance so far says pays best on this machine's curve.
+    fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max);
+    probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? fixed_pass_ : 2);
     passes_since_probe_ = 0;
     masks_can_pay_ = params_.pass_cost.empty() ||
                      mtp::masks_can_pay(params_.pass_cost, params_.k_max - 1, params_.fixed_shape ? params_.k_max : 0);
@@ -279,8 +282,7 @@ int Decoder::choose_masks() {
         stats_.guard_plain_passes += 1;
         return 0;
     }
-    const int fixed_pass = params_.fixed_shape ? params_.k_max : 0;
-    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most, fixed_pass);
+    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, fixed_pass_ ? fixed_pass_ - 1 : most, fixed_pass_);
     if (masks > 0 || ++passes_since_probe_ < probe_interval_) {
         if (masks > 0) passes_since_probe_ = 0;
         return masks;
@@ -351,7 +353,7 @@ std::vector<int32_t> Decoder::step() {
     const bool guard_masks = guard_.masks_allowed();
     int masks = choose_masks();
     const bool fixed = params_.fixed_shape && masks > 0 && !prefilling_;  // policy's plain passes stay plain
-    if (fixed) masks = std::max(0, params_.k_max - n_pending - n_prop);
+    if (fixed) masks = std::max(0, fixed_pass_ - n_pending - n_prop);
     masks = std::min(masks, n_ctx_ - n_cached - n_pending - n_prop);
     masks = std::min(masks, n_batch_ - n_prop - 1);
     if (params_.mask_range) masks = std::min(masks, n_vocab_ - params_.mask_id);

@@ -154,6 +154,7 @@ private:
     RuleKey estimate_key_;                                   // acceptance_'s rule
     std::vector<std::pair<RuleKey, RuleMemory>> estimates_;  // other rules' estimates
     int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
+    int fixed_pass_ = 0;           // fixed_shape: the tokens of every pass with masks, this generation; else 0
     int passes_since_probe_ = 0;
     bool masks_can_pay_ = true;    // the policy could choose masks on this curve at all (masks_can_pay)
     std::vector<int32_t> cached_;        // KV-committed tokens

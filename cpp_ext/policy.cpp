@@ -57,19 +57,48 @@ double cost_at(const std::vector<double> &cost, double n) {
 
 }  // namespace
 
+namespace {
+
+// Tokens per pass, in steady state, of a loop whose passes all feed fixed_pass tokens: a pass feeds p pending
+// tokens (the last one plus the masks accepted last time, which still need their KV) and fixed_pass - p masks,
+// emits 1 + a (a = masks accepted) and leaves p' = 1 + a pending. The stationary distribution of p (power
+// iteration over this small chain, made lazy: with every mask accepted it is periodic, 1 -> 2 -> 1 for a 2-token
+// pass, and would not converge) weighs the tokens of each state; `mean_masks` gets the masks per pass.
+double fixed_pass_tokens(const AcceptanceEstimate &est, int fixed_pass, double &mean_masks) {
+    const int n = std::max(1, fixed_pass);
+    std::vector<double> reach(n + 1, 1.0);  // reach[j]: P(the first j masks all accepted)
+    for (int j = 1; j <= n; ++j) reach[j] = reach[j - 1] * (j <= est.max_masks() ? est.conditional(j) : 0.0);
+    std::vector<double> pi(n + 1, 0.0), next(n + 1, 0.0);
+    pi[1] = 1.0;
+    for (int it = 0; it < 60; ++it) {
+        for (int p = 0; p <= n; ++p) next[p] = 0.5 * pi[p];
+        for (int p = 1; p <= n; ++p) {
+            const int m = n - p;
+            for (int a = 0; a <= m; ++a) next[1 + a] += 0.5 * pi[p] * (reach[a] - (a < m ? reach[a + 1] : 0.0));
+        }
+        pi.swap(next);
+    }
+    double tokens = 0.0;
+    mean_masks = 0.0;
+    for (int p = 1; p <= n; ++p) {
+        double expected = 1.0;
+        for (int j = 1; j <= n - p; ++j) expected += reach[j];
+        tokens += pi[p] * expected;
+        mean_masks += pi[p] * (n - p);
+    }
+    return tokens;
+}
+
+}  // namespace
+
 int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est, int max_masks, int fixed_pass) {
     if (cost.empty() || max_masks <= 0) return 0;
     int best = 0;
     double best_rate = 1.0 / cost_at(cost, 1.0);
     if (fixed_pass > 1) {
-        // Steady state: the pass re-feeds about E[a] tokens, so the masks are what is left of fixed_pass.
-        double tokens = 1.0;
-        int masks = 1;
-        for (int i = 0; i < 4; ++i) {
-            masks = std::clamp(fixed_pass - static_cast<int>(std::lround(tokens)), 1,
-                               std::min(max_masks, est.max_masks()));
-            tokens = expected_tokens(est, masks);
-        }
+        double mean_masks = 0.0;
+        const double tokens = fixed_pass_tokens(est, std::min(fixed_pass, max_masks + 1), mean_masks);
+        const int masks = std::clamp(static_cast<int>(std::lround(mean_masks)), 1, max_masks);
         return tokens / cost_at(cost, fixed_pass) > best_rate * (1.0 + 1e-9) ? masks : 0;
     }
     for (int m = 1; m <= std::min(max_masks, est.max_masks()); ++m) {
@@ -79,6 +108,21 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
         if (rate > best_rate * (1.0 + 1e-9)) {
             best_rate = rate;
             best = m;
+        }
+    }
+    return best;
+}
+
+int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max) {
+    if (cost.empty() || k_max < 2) return std::max(k_max, 1);
+    int best = k_max;
+    double best_rate = -1.0;
+    for (int n = 2; n <= k_max; ++n) {
+        double mean_masks = 0.0;
+        const double rate = fixed_pass_tokens(est, n, mean_masks) / cost_at(cost, n);
+        if (rate > best_rate * (1.0 + 1e-9)) {  // ties go to the smaller pass
+            best_rate = rate;
+            best = n;
         }
     }
     return best;

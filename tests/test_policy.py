@@ -206,3 +206,42 @@ def test_the_prompt_pass_gets_masks_only_while_they_are_nearly_free():
     assert _core.prompt_pass_masks(LINEAR, 10, 5) == 0  # +10%
     assert _core.prompt_pass_masks(gpu_like, 7, 5) == 1  # 8 tokens stay in the tile, 9 do not
     assert _core.prompt_pass_masks([], 40, 5) == 0
+
+
+# -- the pass size of one-shape passes, chosen per generation ------------------------------------------------------
+def _estimate_of_chains(conditionals: list[float], passes: int = 400) -> _core.AcceptanceEstimate:
+    """An estimate fed passes whose mask j is accepted (after j-1 accepted) with probability conditionals[j-1]."""
+    import random
+
+    rng = random.Random(0)
+    est = _core.AcceptanceEstimate(len(conditionals))
+    for _ in range(passes):
+        accepted = 0
+        while accepted < len(conditionals) and rng.random() < conditionals[accepted]:
+            accepted += 1
+        est.record(len(conditionals), accepted)
+    return est
+
+
+def test_best_fixed_pass_follows_the_curve_and_the_acceptance():
+    # Our model's acceptance (the H200 k_max=6 row's conditionals ~0.47-0.56): tokens a pass 1.69 at 4 tokens, 1.84
+    # at 6. On a curve where the 6-token pass costs 1.95 against 1.66, the 4-token pass pays best; where the two
+    # cost about the same, the 6-token one
+    h200 = [1.22, 1.40, 1.60, 1.66, 1.85, 1.95] + [2.0 + 0.05 * n for n in range(26)]
+    even = [1.22, 1.40, 1.60, 1.66, 1.67, 1.68] + [2.0 + 0.05 * n for n in range(26)]
+    ours = _estimate_of_chains([0.47, 0.49, 0.51, 0.42, 0.56])
+    assert _core.best_fixed_pass(h200, ours, 6) == 4
+    assert _core.best_fixed_pass(even, ours, 6) == 6
+    # near-free extra tokens and high acceptance: the largest pass; tokens that cost their full price: the smallest
+    assert _core.best_fixed_pass(FLAT, _estimate_of_chains([0.95] * 5), 6) == 6
+    assert _core.best_fixed_pass(LINEAR, _estimate_of_chains([0.95] * 5), 6) == 2
+    assert _core.best_fixed_pass([], ours, 6) == 6  # no curve (no policy): k_max, as before
+
+
+def test_fixed_pass_plain_decision_counts_the_passes_that_carry_no_masks():
+    """A 2-token pass with every mask accepted alternates a pass of 1 pending + 1 mask (2 tokens) with one of 2
+    pending and no mask (1 token): 1.5 tokens a pass, not 2. At 1.6x a plain pass's cost that does not pay."""
+    sure = _estimate_of_chains([1.0] * 5)
+    curve = [1.0, 1.6, 1.7] + [1.7 + 0.1 * n for n in range(29)]
+    assert _core.choose_masks(curve, sure, 1, fixed_pass=2) == 0
+    assert _core.choose_masks([1.0, 1.3, 1.5] + [1.5] * 29, sure, 1, fixed_pass=2) == 1  # 1.5 / 1.3 pays
