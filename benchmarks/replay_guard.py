@@ -85,18 +85,19 @@ def loop_costs(rows: dict[str, list[dict]], sizes: dict[int, list[list[dict]]]) 
     return LoopCosts(by_size, max(0.0, statistics.median(extra)) if extra else 0.0)
 
 
-def acceptance_by_position(passes: list[dict]) -> tuple[list[int], list[dict], int]:
+def pass_starts(passes: list[dict]) -> tuple[list[int], int]:
+    """The token position at which each pass began, and the generation's length in tokens."""
     starts, pos = [], 0
     for p in passes:
         starts.append(pos)
         pos += p["emitted"]
-    return starts, passes, pos
+    return starts, pos
 
 
-def emitted_at(at: int, starts: list[int], passes: list[dict]) -> int:
-    """Tokens a fixed-shape pass emits at position `at`: the masks row's pass that covers it, from there on."""
+def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
+    """The fixed row's pass that covers position `at`, and what a pass there emits: that pass's tokens from `at` on."""
     i = bisect.bisect_right(starts, at) - 1
-    return max(1, starts[i] + passes[i]["emitted"] - at)
+    return passes[i], max(1, starts[i] + passes[i]["emitted"] - at)
 
 
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, guard, choose_size: bool) -> dict:
@@ -114,7 +115,8 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
         size = max(n for n in sizes if n <= size)  # a size the trace has no row for: the next smaller one
         used[size] = used.get(size, 0) + 1
         interval = _core.probe_interval(curve, size)
-        starts, ps, total = acceptance_by_position(sizes[size][index])
+        ps = sizes[size][index]
+        starts, total = pass_starts(ps)
         at, previous, since_probe = 0, None, 0
         while at < total:
             masks = 0
@@ -123,11 +125,12 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
                 since_probe = 0 if masks > 0 else since_probe + 1
                 if masks == 0 and since_probe >= interval:
                     masks, since_probe = 1, 0  # the probe
-            fed = size if masks > 0 else 1
-            emitted = min(emitted_at(at, starts, ps), total - at) if masks > 0 else 1
-            spent = costs.pass_s(fed, previous)
+            fed, emitted = 1, 1
             if masks > 0:
-                est.record(ps[bisect.bisect_right(starts, at) - 1]["masks"], emitted - 1)
+                here, emitted = pass_at(at, starts, ps)
+                fed, emitted = size, min(emitted, total - at)
+                est.record(here["masks"], emitted - 1)
+            spent = costs.pass_s(fed, previous)
             if guard is not None:
                 guard.record(spent, emitted)
             seconds, tokens, passes, plain = seconds + spent, tokens + emitted, passes + 1, plain + (masks == 0)

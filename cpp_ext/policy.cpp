@@ -55,10 +55,6 @@ double cost_at(const std::vector<double> &cost, double n) {
     return cost[lo - 1] * (1.0 - frac) + cost[lo] * frac;
 }
 
-}  // namespace
-
-namespace {
-
 // Tokens per pass, in steady state, of a loop whose passes all feed fixed_pass tokens: a pass feeds p pending
 // tokens (the last one plus the masks accepted last time, which still need their KV) and fixed_pass - p masks,
 // emits 1 + a (a = masks accepted) and leaves p' = 1 + a pending. The stationary distribution of p (power

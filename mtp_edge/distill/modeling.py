@@ -151,24 +151,29 @@ def warm_start_from_adapter(peft_model, mask_ids: list[int], adapter_dir: str | 
             got = "missing" if old is None else tuple(old.shape)
             raise ValueError(f"--init-adapter {adapter_dir}: {key} is {got}, this run needs {tuple(tensor.shape)}; "
                              "use the same base and a --lora-rank at least the one of the run that wrote it")
-        new = torch.zeros_like(tensor) if "lora_B" in key else tensor.detach().clone()
         if "lora_B" in key:
-            new[:, :old.shape[1]] = old.to(new.dtype) * rescale
+            grown[key] = torch.zeros_like(tensor)
+            grown[key][:, :old.shape[1]] = old.to(tensor.dtype) * rescale
         else:
-            new[:old.shape[0]] = old.to(new.dtype)
-        grown[key] = new
+            grown[key] = tensor.detach().clone()
+            grown[key][:old.shape[0]] = old.to(tensor.dtype)
     set_peft_model_state_dict(peft_model, grown)
     copy_mask_rows(peft_model, mask_ids, adapter_dir)
 
 
-def _saved_adapter(adapter_dir: Path) -> tuple[dict, float]:
-    """An adapter folder's LoRA tensors and its scale alpha / r (checked to be an mtp-edge adapter folder)."""
-    from safetensors.torch import load_file
-
+def _check_adapter_folder(adapter_dir: Path) -> None:
+    """The clear message for a folder that is not an mtp-edge adapter folder."""
     for name in (ADAPTER_WEIGHTS, TOKENS_WEIGHTS, "adapter_config.json"):
         if not (adapter_dir / name).is_file():
             raise FileNotFoundError(f"--init-adapter {adapter_dir}: {name} missing; pass a folder written by "
                                     "`mtp-edge distill --lora-rank`")
+
+
+def _saved_adapter(adapter_dir: Path) -> tuple[dict, float]:
+    """An adapter folder's LoRA tensors and its scale alpha / r."""
+    from safetensors.torch import load_file
+
+    _check_adapter_folder(adapter_dir)
     conf = json.loads((adapter_dir / "adapter_config.json").read_text())
     return load_file(str(adapter_dir / ADAPTER_WEIGHTS)), float(conf["lora_alpha"]) / float(conf["r"])
 
@@ -186,7 +191,7 @@ def merge_adapter_for_full_finetuning(model, mask_ids: list[int], adapter_dir: s
     from peft import PeftModel
 
     adapter_dir = Path(adapter_dir)
-    _saved_adapter(adapter_dir)  # the clear message for a folder that is not an adapter
+    _check_adapter_folder(adapter_dir)
     copy_mask_rows(model, mask_ids, adapter_dir)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     return merged.requires_grad_(True)  # loading froze the base weights for LoRA; all of them train now
