@@ -30,10 +30,14 @@ SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost i
 @dataclass
 class LoopCosts:
     pass_s_by_size: dict[int, float]  # a pass of n tokens after one of the same size (1: plain)
-    switch_s: float  # extra for a pass whose size differs from the previous pass's
+    switch_s: float  # extra for a change of pass size: the first two passes of the new size, less two steady ones
+    start_s: float = 0.0  # the same for a generation's first two decode passes (they follow the prompt's pass)
 
     def pass_s(self, fed: int, previous: int | None) -> float:
-        return self.pass_s_by_size[fed] + (self.switch_s if previous not in (None, fed) else 0.0)
+        """A pass's cost; `previous` None: the generation's first decode pass, which carries its start's extra."""
+        if previous is None:
+            return self.pass_s_by_size[fed] + self.start_s
+        return self.pass_s_by_size[fed] + (self.switch_s if previous != fed else 0.0)
 
     def curve(self, k_max: int) -> list[float]:
         """Cost of a pass of 1..k_max tokens, interpolated between the sizes the trace has."""
@@ -79,10 +83,16 @@ def loop_costs(rows: dict[str, list[dict]], sizes: dict[int, list[list[dict]]]) 
     extra = []
     for r in rows.get(SWITCH_ROW, []):
         ps = decode_passes(r)
-        for a, b in zip(ps, ps[1:]):
-            if a["fed"] != b["fed"] and b["fed"] in by_size:
-                extra.append(b["seconds"] - by_size[b["fed"]])
-    return LoopCosts(by_size, max(0.0, statistics.median(extra)) if extra else 0.0)
+        for i in range(1, len(ps) - 1):
+            a, b, c = ps[i - 1], ps[i], ps[i + 1]
+            if a["fed"] != b["fed"] and b["fed"] in by_size and c["fed"] == b["fed"]:
+                # CUDA runs the first pass of a new shape without a graph and captures it on the second: both pay
+                extra.append(b["seconds"] + c["seconds"] - 2 * by_size[b["fed"]])
+    start = [ps[0]["seconds"] + ps[1]["seconds"] - 2 * by_size[ps[0]["fed"]]
+             for mode in [PLAIN_ROW, *(f"k_max={n}" for n in sizes)] for r in rows[mode]
+             for ps in [decode_passes(r)] if len(ps) >= 2 and ps[0]["fed"] == ps[1]["fed"] in by_size]
+    return LoopCosts(by_size, max(0.0, statistics.median(extra)) if extra else 0.0,
+                     max(0.0, statistics.median(start)) if start else 0.0)
 
 
 def pass_starts(passes: list[dict]) -> tuple[list[int], int]:
@@ -100,9 +110,13 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
     return passes[i], max(1, starts[i] + passes[i]["emitted"] - at)
 
 
-def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, guard, choose_size: bool) -> dict:
+def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, guard, choose_size: bool,
+                start_untimed: bool = False, priced_probes: bool = False) -> dict:
     """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass; the pass
-    size k_max, or (`choose_size`) best_fixed_pass's per generation, taken from the fixed row of that size."""
+    size k_max, or (`choose_size`) best_fixed_pass's per generation, taken from the fixed row of that size.
+    `start_untimed`: the guard leaves each generation's first two passes untimed (begin_generation);
+    `priced_probes`: the probe interval and the guard's re-measurements count the two changes of pass size that
+    each makes."""
     from mtp_edge import _core
 
     most = k_max - 1
@@ -114,7 +128,11 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
         size = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
         size = max(n for n in sizes if n <= size)  # a size the trace has no row for: the next smaller one
         used[size] = used.get(size, 0) + 1
-        interval = _core.probe_interval(curve, size)
+        interval = _core.probe_interval(curve, size, costs.switch_s if priced_probes else 0.0)
+        if guard is not None and start_untimed:
+            guard.begin_generation()
+        if guard is not None and priced_probes:
+            guard.set_switch_cost(costs.switch_s)
         ps = sizes[size][index]
         starts, total = pass_starts(ps)
         at, previous, since_probe = 0, None, 0
@@ -154,27 +172,34 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"replay_guard: {args.trace} needs the {PLAIN_ROW!r} row and fixed rows `k_max=N`; "
                          f"rows: {', '.join(rows)}")
     costs = loop_costs(rows, sizes)
-    results = {"always plain": {"tok_s": 1.0 / costs.pass_s_by_size[1], "plain_share": 1.0}}
+    plain_gens = [decode_passes(r) for r in rows[PLAIN_ROW]]
+    results = {"always plain": {"tok_s": sum(map(len, plain_gens)) / (costs.pass_s_by_size[1] * sum(map(len, plain_gens))
+                                                                     + costs.start_s * len(plain_gens)),
+                                "plain_share": 1.0}}
     for n in sorted(sizes):
         gens = sizes[n]
         results[f"always masks (k_max={n})"] = {
-            "tok_s": sum(p["emitted"] for g in gens for p in g) / (costs.pass_s_by_size[n] * sum(map(len, gens))),
+            "tok_s": sum(p["emitted"] for g in gens for p in g) / (costs.pass_s_by_size[n] * sum(map(len, gens))
+                                                                  + costs.start_s * len(gens)),
             "plain_share": 0.0}
     results["auto, no guard"] = replay_auto(sizes, costs, k_max, None, False)
     results["auto, guard judging one window"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(0.0), False)
     results["auto, guard (smoothed yield)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), False)
     results["auto, smoothed guard, best size"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True)
+    results["auto, + generation start untimed"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True, start_untimed=True)
+    results["auto, + switches priced (main)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
+                                                            start_untimed=True, priced_probes=True)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
     base = results["always plain"]["tok_s"]
     print(f"{args.trace}: {len(sizes[k_max])} generations; pass of n tokens (ms): "
           + ", ".join(f"{n}: {s * 1e3:.2f}" for n, s in sorted(costs.pass_s_by_size.items()))
-          + f"; size switch +{costs.switch_s * 1e3:.2f} ms")
+          + f"; size switch +{costs.switch_s * 1e3:.2f} ms, generation start +{costs.start_s * 1e3:.2f} ms")
     print(f"{'policy':<34} {'tok/s':>8} {'vs plain':>9} {'plain passes':>13}  sizes")
     for name, r in results.items():
         print(f"{name:<34} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['plain_share']:>13.1%}  {r.get('sizes', '')}")
     if args.json:
         Path(args.json).write_text(json.dumps({"trace": args.trace, "costs_s": {str(k): v for k, v in
-                                               costs.pass_s_by_size.items()}, "switch_s": costs.switch_s,
+                                               costs.pass_s_by_size.items()}, "switch_s": costs.switch_s, "start_s": costs.start_s,
                                                "tokens_max_row": tokens, "policies": results}, indent=1) + "\n")
     return 0
 

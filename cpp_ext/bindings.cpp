@@ -44,6 +44,7 @@ nb::dict stats_dict(const mtp::DecodeStats &s) {
     d["accept_hist"] = s.accept_hist;
     d["masks_hist"] = s.masks_hist;
     d["guard_plain_passes"] = s.guard_plain_passes;
+    d["shape_switch_ms"] = s.shape_switch_ms;
     d["proposed"] = s.proposed;
     d["proposals_accepted"] = s.proposals_accepted;
     d["proposed_at"] = s.proposed_at;
@@ -132,6 +133,8 @@ NB_MODULE(_core, m) {
         .def(nb::init<double>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay)
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)
+        .def("begin_generation", &mtp::ThroughputGuard::begin_generation)
+        .def("set_switch_cost", &mtp::ThroughputGuard::set_switch_cost, "seconds"_a)
         .def("seconds_per_token", &mtp::ThroughputGuard::seconds_per_token, "masks"_a);
     m.def("same_rule_memory",
           [](const mtp::DecodeParams &a, const mtp::DecodeParams &b) { return mtp::rule_key(a) == mtp::rule_key(b); },
@@ -140,8 +143,9 @@ NB_MODULE(_core, m) {
           "Whether the policy would choose masks on this curve if every mask were accepted.");
     m.def("prompt_pass_masks", &mtp::prompt_pass_masks, "cost"_a, "n_prompt"_a, "most"_a, "budget"_a = 0.03,
           "Masks on the prompt's pass: the most whose extra cost stays within `budget` of the pass.");
-    m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2,
-          "Plain passes between one-mask probes when the cost-aware policy picks plain decoding.");
+    m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2, "switch_cost"_a = 0.0,
+          "Plain passes between one-mask probes when the cost-aware policy picks plain decoding (switch_cost: "
+          "what a change of pass size costs, in the curve's unit).");
     m.def("best_fixed_pass", &mtp::best_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a,
           "The pass size (2..k_max) with the most expected tokens per unit of cost, for one-shape passes.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);

@@ -262,7 +262,9 @@ void Decoder::start_estimate() {
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
     // the acceptance so far says pays best on this machine's curve.
     fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max);
-    probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? fixed_pass_ : 2);
+    probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? fixed_pass_ : 2, switch_cost_ms_);
+    guard_.begin_generation();
+    guard_.set_switch_cost(switch_cost_ms_ * 1e-3);
     passes_since_probe_ = 0;
     masks_can_pay_ = params_.pass_cost.empty() ||
                      mtp::masks_can_pay(params_.pass_cost, params_.k_max - 1, params_.fixed_shape ? params_.k_max : 0);
@@ -411,7 +413,11 @@ std::vector<int32_t> Decoder::step() {
     }
     std::vector<int32_t> out = finish_pass(std::move(emitted), committed - n_pending);
     if (prefilling_) stats_.first_pass_tokens = static_cast<int>(out.size());
-    if (!prefilling_ && !params_.pass_cost.empty()) guard_.record(elapsed, static_cast<int>(out.size()));
+    if (!prefilling_ && !params_.pass_cost.empty()) {
+        guard_.record(elapsed, static_cast<int>(out.size()));
+        measure_shape_switch(n_fed, elapsed);
+    }
+    last_fed_ = n_fed;
     if (params_.trace) {
         stats_.trace.push_back(PassTrace{n_fed, masks, n_prop, committed - n_pending, static_cast<int>(out.size()),
                                          static_cast<int>(cached_.size()),
@@ -421,6 +427,22 @@ std::vector<int32_t> Decoder::step() {
     prefilling_ = false;
     pass_index_ += 1;
     return out;
+}
+
+void Decoder::measure_shape_switch(int n_fed, double seconds) {
+    const double excess_ms = seconds * 1e3 - mtp::pass_cost_at(params_.pass_cost, n_fed);
+    if (n_fed != last_fed_) {  // the first pass of a new size (the first decode pass always is one)
+        new_size_passes_ = 1;
+        new_size_excess_ms_ = excess_ms;
+        return;
+    }
+    if (new_size_passes_ != 1) return;
+    new_size_passes_ = 0;  // the second pass of the new size: the switch is paid for
+    const double cost = std::max(0.0, new_size_excess_ms_ + excess_ms);
+    switch_cost_ms_ = switch_measured_ ? 0.75 * switch_cost_ms_ + 0.25 * cost : cost;
+    switch_measured_ = true;
+    stats_.shape_switch_ms = switch_cost_ms_;
+    guard_.set_switch_cost(switch_cost_ms_ * 1e-3);
 }
 
 int Decoder::accept_lossy(int masks, int first_row, std::vector<int32_t> &out) {

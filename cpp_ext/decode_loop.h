@@ -71,6 +71,7 @@ struct DecodeStats {
     std::vector<int> accept_hist;  // accept_hist[a] = passes that emitted a tokens
     std::vector<int> masks_hist;   // masks_hist[m] = passes that appended m masks
     int guard_plain_passes = 0;    // auto: passes the throughput guard ran plain (masks measured slower)
+    double shape_switch_ms = 0.0;  // auto: what a change of pass size costs here, as measured so far (ms)
     // Lossless mode.
     int proposed = 0, proposals_accepted = 0;
     std::vector<int> proposed_at, accepted_at;  // per proposal position
@@ -157,6 +158,15 @@ private:
     int fixed_pass_ = 0;           // fixed_shape: the tokens of every pass with masks, this generation; else 0
     int passes_since_probe_ = 0;
     bool masks_can_pay_ = true;    // the policy could choose masks on this curve at all (masks_can_pay)
+    // What a change of pass size costs on this machine (ms, the curve's unit), measured on the loop's own passes:
+    // the first two passes of a new size beyond the curve's cost of them (CUDA: ~10 ms, a CPU: ~0). Every
+    // generation measures one (the prompt's pass has another size); kept across generations.
+    double switch_cost_ms_ = 0.0;
+    bool switch_measured_ = false;
+    int last_fed_ = 0;              // the previous pass's size
+    int new_size_passes_ = 0;       // passes of the current size timed since it began (0 after two)
+    double new_size_excess_ms_ = 0.0;
+    void measure_shape_switch(int n_fed, double seconds);
     std::vector<int32_t> cached_;        // KV-committed tokens
     std::vector<int32_t> fed_;           // the tokens of the current pass (kept to avoid reallocating)
     std::vector<int32_t> pending_;       // emitted, not yet in the KV cache

@@ -137,14 +137,19 @@ int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, d
     return masks;
 }
 
-int probe_interval(const std::vector<double> &cost, int probe_pass) {
+double pass_cost_at(const std::vector<double> &cost, int n) { return cost.empty() ? 0.0 : cost_at(cost, n); }
+
+int probe_interval(const std::vector<double> &cost, int probe_pass, double switch_cost) {
     if (cost.size() < 2 || !(cost[0] > 0.0)) return 16;
-    const double extra = std::max(0.0, cost_at(cost, std::max(2, probe_pass)) / cost[0] - 1.0);
+    const double extra = std::max(0.0, cost_at(cost, std::max(2, probe_pass)) / cost[0] - 1.0) +
+                         2.0 * std::max(0.0, switch_cost) / cost[0];
     return std::clamp(static_cast<int>(std::ceil(extra / 0.01)), 16, 256);
 }
 
 void ThroughputGuard::record(double seconds, int tokens) {
-    if (!(switched_ && pass_in_window_ < kWarmup)) {  // a switch's first passes pay for the switch itself
+    if (skip_ > 0) {
+        skip_ -= 1;  // a switch's (or a generation's) first passes pay for the change of shape itself
+    } else {
         window_s_ += seconds;
         window_tokens_ += tokens;
         window_passes_ += 1.0;
@@ -153,6 +158,14 @@ void ThroughputGuard::record(double seconds, int tokens) {
 }
 
 void ThroughputGuard::end_window() {
+    // Windows in the faster regime between re-measurements: at least revisit_, and enough that the two changes
+    // of pass size a re-measurement makes stay within kExploreBudget of the time.
+    int revisit_at = revisit_;
+    if (switch_s_ > 0.0 && window_passes_ > 0.0) {
+        const double window_time = window_s_ / window_passes_ * kWindow;
+        revisit_at = std::max(revisit_at, std::min(kMostRevisit, static_cast<int>(std::ceil(
+                                                       2.0 * switch_s_ / (kExploreBudget * window_time)))));
+    }
     // The latest window's cost per pass (what the next passes will cost) over the regime's smoothed yield.
     if (window_tokens_ > 0.0) {
         yield_tokens_[regime_] = yield_decay_ * yield_tokens_[regime_] + window_tokens_;
@@ -173,14 +186,14 @@ void ThroughputGuard::end_window() {
         if (!exploring_) revisit_ = kFirstRevisit;
     } else if (exploring_) {
         revisit_ = kFirstRevisit;  // the regime just re-measured is the faster one now: it stays
-    } else if (windows_in_regime_ >= revisit_) {
+    } else if (windows_in_regime_ >= revisit_at) {
         next = other;  // acceptance changes with the text: look at the slower regime again, less often each time
         explore = true;
         revisit_ = std::min(2 * revisit_, kMaxRevisit);
     }
     exploring_ = explore;
-    switched_ = next != regime_;
-    if (switched_) {
+    if (next != regime_) {
+        skip_ = kWarmup;
         regime_ = next;
         windows_in_regime_ = 0;
     }

@@ -49,9 +49,14 @@ bool masks_can_pay(const std::vector<double> &cost, int max_masks, int fixed_pas
 int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, double budget = 0.03);
 
 // Plain passes between one-mask probes when the policy picks plain decoding: a probe (a pass of
-// `probe_pass` tokens) costs cost(probe_pass) / cost(1) - 1 more than a plain pass, so probing every
-// `interval` passes costs about 1%.
-int probe_interval(const std::vector<double> &cost, int probe_pass = 2);
+// `probe_pass` tokens) costs cost(probe_pass) / cost(1) - 1 more than a plain pass, plus two changes of pass
+// shape (`switch_cost` each, in the curve's unit: into the probe and back; llama.cpp's CUDA backend runs a new
+// shape's first pass without its graph and captures it on the second, ~10 ms on an H200 where a plain pass is
+// 1.3 ms), so probing every `interval` passes costs about 1%.
+int probe_interval(const std::vector<double> &cost, int probe_pass = 2, double switch_cost = 0.0);
+
+// The curve's cost of a pass of n tokens (linear between the sizes, extrapolated past the end).
+double pass_cost_at(const std::vector<double> &cost, int n);
 
 // Wall-clock check of the cost model behind choose_masks. The calibrated curve times passes on their own;
 // the loop's real costs can differ (llama.cpp's CUDA backend replays a captured graph only when a pass has
@@ -72,6 +77,8 @@ public:
     static constexpr int kFirstRevisit = 4;  // windows in the faster regime before the slower is re-measured
     static constexpr int kMaxRevisit = 64;   // ... doubling after each re-measurement that confirms it
     static constexpr double kYieldDecay = 0.875;  // per window: the yield's memory is ~8 windows of its regime
+    static constexpr double kExploreBudget = 0.03;  // a re-measurement's two changes of pass size: <= 3% of the time
+    static constexpr int kMostRevisit = 256;       // ... within this many windows at most
 
     // `yield_decay` 0 judges each regime by its latest window alone (this guard before session 7).
     explicit ThroughputGuard(double yield_decay = kYieldDecay) : yield_decay_(yield_decay) {}
@@ -80,6 +87,14 @@ public:
     bool masks_allowed() const { return regime_ == kMasks; }
     // Record one decode pass (not the prompt's): its wall time and the tokens it emitted.
     void record(double seconds, int tokens);
+    // A generation begins: its first decode passes follow the prompt's pass, a pass of another shape, and pay
+    // for that (on CUDA: 6.6 and 11.3 ms against 1.7 ms), so like a switch's they are not timed. Timed, they
+    // made the first window of every generation look slow and sent the guard to plain for a window each time.
+    void begin_generation() { skip_ = kWarmup; }
+    // What a change of pass size costs here (seconds; the decoder measures it). A re-measurement of the slower
+    // regime makes two; where they are dear (CUDA: ~9 ms each against 20 ms for a 16-pass window of plain passes)
+    // re-measuring after 4 windows spent a fifth of the time on switching, so the interval grows to keep it <= 3%.
+    void set_switch_cost(double seconds) { switch_s_ = seconds; }
     // Measured seconds per emitted token with masks allowed / plain; negative while unmeasured.
     double seconds_per_token(bool masks) const { return per_token_[masks ? kMasks : kPlain]; }
 
@@ -88,7 +103,7 @@ private:
     void end_window();
     int regime_ = kMasks;
     int pass_in_window_ = 0;
-    bool switched_ = true;  // the window began with a regime switch: skip its warm-up passes
+    int skip_ = kWarmup;    // passes still to leave untimed after a switch or a generation's start
     double yield_decay_;
     double window_s_ = 0.0, window_tokens_ = 0.0, window_passes_ = 0.0;
     double yield_tokens_[2] = {0.0, 0.0}, yield_passes_[2] = {0.0, 0.0};  // decayed sums per regime
@@ -96,6 +111,7 @@ private:
     int windows_in_regime_ = 0;  // consecutive windows run in the current regime
     int revisit_ = kFirstRevisit;  // windows in the faster regime before the slower one is measured again
     bool exploring_ = false;       // the current window re-measures the regime that was slower
+    double switch_s_ = 0.0;        // what a change of pass size costs (set_switch_cost)
 };
 
 }  // namespace mtp

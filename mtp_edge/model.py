@@ -66,6 +66,7 @@ class GenerationStats:
     checked: int
     llama_decode_s: float = 0.0  # of decode_s, the time inside llama_decode (the rest is the loop's own)
     guard_plain_passes: int = 0  # auto: passes the throughput guard kept plain (masks measured slower)
+    shape_switch_ms: float = 0.0  # auto: measured cost of a change of pass size on this machine (CUDA: ~10 ms)
     proposed: int = 0  # lossless mode
     proposals_accepted: int = 0
     acceptance_at: list[float] = field(default_factory=list)
@@ -146,6 +147,7 @@ def _stats(raw: dict, greedy: bool, stopped: bool) -> GenerationStats:
         checked=checked,
         llama_decode_s=raw["llama_decode_s"],
         guard_plain_passes=raw["guard_plain_passes"],
+        shape_switch_ms=raw["shape_switch_ms"],
         proposed=raw["proposed"],
         proposals_accepted=raw["proposals_accepted"],
         acceptance_at=[a / p for a, p in zip(accepted_at, proposed_at) if p],
