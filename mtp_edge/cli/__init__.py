@@ -16,6 +16,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "inspect": ("mtp_edge.cli.inspect", "print a GGUF model's MTP metadata"),
     "convert": ("mtp_edge.convert.cli", "convert a Hugging Face MTP checkpoint to GGUF"),
     "distill": ("mtp_edge.distill.cli", "turn a model into an MTP model by self-distillation (needs torch)"),
+    "shrink-adapter": ("mtp_edge.cli.shrink", "truncate a LoRA adapter to a lower rank (SVD of each update)"),
     "calibrate": ("mtp_edge.cli.calibrate", "measure this machine's cost of a pass of n tokens"),
     "bench": ("mtp_edge.cli.bench", "benchmark MTP modes against plain and prompt-lookup decoding"),
     "chat": ("mtp_edge.cli.chat", "chat with a model in the terminal"),
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"mtp-edge: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
         print(f"mtp-edge: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

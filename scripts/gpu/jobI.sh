@@ -25,7 +25,7 @@ tar cf - -C $R/out_r128 model | split -b 40000000 - $R/adapter.tar.part_
 # 4. both models through the runtime on the GPU, side by side, with the installed package (the checkout alone has no
 # mtp_edge.convert) and torch kept out of the runtime's processes
 export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site
-python3 -m mtp_edge convert $BASE --adapter $R/out_r128/model --outtype q8_0 -o /tmp/mtp_r128.gguf -q
+(cd /tmp && python3 -m mtp_edge convert $BASE --adapter $R/out_r128/model --outtype q8_0 -o /tmp/mtp_r128.gguf -q)  # from /tmp: python -m puts the cwd (the checkout) first
 for m in q8_0 r128; do
   [ -f /tmp/mtp_$m.gguf ] && ( cd /tmp && python3 $REPO/benchmarks/eval_runtime_gsm8k.py -m /tmp/mtp_$m.gguf \
     --data /tmp/data/test.jsonl --n ${EVAL_N:-100} --max-tokens 200 --n-gpu-layers -1 --settings headline --only 1,2 \
