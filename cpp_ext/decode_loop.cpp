@@ -430,15 +430,20 @@ std::vector<int32_t> Decoder::step() {
 }
 
 void Decoder::measure_shape_switch(int n_fed, double seconds) {
-    const double excess_ms = seconds * 1e3 - mtp::pass_cost_at(params_.pass_cost, n_fed);
+    // The first two passes of a new size, less twice the third's (a steady pass of that size): what the change
+    // cost, whatever the machine's load makes of the calibrated curve.
     if (n_fed != last_fed_) {  // the first pass of a new size (the first decode pass always is one)
         new_size_passes_ = 1;
-        new_size_excess_ms_ = excess_ms;
+        new_size_ms_ = seconds * 1e3;
         return;
     }
-    if (new_size_passes_ != 1) return;
-    new_size_passes_ = 0;  // the second pass of the new size: the switch is paid for
-    const double cost = std::max(0.0, new_size_excess_ms_ + excess_ms);
+    if (new_size_passes_ == 0) return;
+    if (++new_size_passes_ < 3) {
+        new_size_ms_ += seconds * 1e3;
+        return;
+    }
+    new_size_passes_ = 0;
+    const double cost = std::max(0.0, new_size_ms_ - 2.0 * seconds * 1e3);
     switch_cost_ms_ = switch_measured_ ? 0.75 * switch_cost_ms_ + 0.25 * cost : cost;
     switch_measured_ = true;
     stats_.shape_switch_ms = switch_cost_ms_;

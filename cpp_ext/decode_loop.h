@@ -159,13 +159,13 @@ private:
     int passes_since_probe_ = 0;
     bool masks_can_pay_ = true;    // the policy could choose masks on this curve at all (masks_can_pay)
     // What a change of pass size costs on this machine (ms, the curve's unit), measured on the loop's own passes:
-    // the first two passes of a new size beyond the curve's cost of them (CUDA: ~10 ms, a CPU: ~0). Every
-    // generation measures one (the prompt's pass has another size); kept across generations.
+    // the first two passes of a new size beyond two steady ones (CUDA: ~9 ms, a CPU: ~0). Every generation
+    // measures one (the prompt's pass has another size); kept across generations.
     double switch_cost_ms_ = 0.0;
     bool switch_measured_ = false;
     int last_fed_ = 0;              // the previous pass's size
-    int new_size_passes_ = 0;       // passes of the current size timed since it began (0 after two)
-    double new_size_excess_ms_ = 0.0;
+    int new_size_passes_ = 0;       // passes of the current size timed since it began (0: not measuring)
+    double new_size_ms_ = 0.0;      // their time so far
     void measure_shape_switch(int n_fed, double seconds);
     std::vector<int32_t> cached_;        // KV-committed tokens
     std::vector<int32_t> fed_;           // the tokens of the current pass (kept to avoid reallocating)

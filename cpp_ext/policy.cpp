@@ -137,8 +137,6 @@ int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, d
     return masks;
 }
 
-double pass_cost_at(const std::vector<double> &cost, int n) { return cost.empty() ? 0.0 : cost_at(cost, n); }
-
 int probe_interval(const std::vector<double> &cost, int probe_pass, double switch_cost) {
     if (cost.size() < 2 || !(cost[0] > 0.0)) return 16;
     const double extra = std::max(0.0, cost_at(cost, std::max(2, probe_pass)) / cost[0] - 1.0) +

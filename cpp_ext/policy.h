@@ -55,9 +55,6 @@ int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, d
 // 1.3 ms), so probing every `interval` passes costs about 1%.
 int probe_interval(const std::vector<double> &cost, int probe_pass = 2, double switch_cost = 0.0);
 
-// The curve's cost of a pass of n tokens (linear between the sizes, extrapolated past the end).
-double pass_cost_at(const std::vector<double> &cost, int n);
-
 // Wall-clock check of the cost model behind choose_masks. The calibrated curve times passes on their own;
 // the loop's real costs can differ (llama.cpp's CUDA backend replays a captured graph only when a pass has
 // the shape of the one before, so in a loop whose pass size varies a 2-token pass cost 2.9x a plain

@@ -135,6 +135,37 @@ def test_auto_appends_masks_when_they_pay(model):
     assert linear.stats.masks_hist == [linear.stats.passes], linear.stats.masks_hist
 
 
+def _switch_cost_from_trace(trace: list[dict], before: float) -> float:
+    """What the decoder should make of a trace: per change of pass size, its first two passes less twice the third,
+    averaged (weight 0.25 for the newest) onto the value `before` from earlier generations."""
+    value, last, seen, spent = before, 0, 0, 0.0
+    for p in trace:
+        ms = p["seconds"] * 1e3
+        if not p["prefill"]:
+            if p["fed"] != last:
+                seen, spent = 1, ms
+            elif seen:
+                seen += 1
+                if seen < 3:
+                    spent += ms
+                else:
+                    seen, value = 0, 0.75 * value + 0.25 * max(0.0, spent - 2 * ms)
+        last = p["fed"]
+    return value
+
+
+def test_auto_measures_what_a_change_of_pass_size_costs(model):
+    """CUDA pays ~9 ms for a new pass shape (two passes without the graph); the decoder measures it on its own
+    passes. On this CPU it is small, and what it reports is what its trace says."""
+    prompt = model.tokenize(model.format_chat([{"role": "user", "content": PROMPTS[0]}]))
+    options = dict(k_max="auto", tau=1e-6, pass_cost=FLAT_MS, mode="static", fixed_shape=True)
+    first = model.generate(prompt, 24, **options)  # the prompt's pass -> decode passes: one change, measured
+    again = model.generate(prompt, 24, trace=True, **options)
+    assert again.stats.shape_switch_ms == pytest.approx(
+        _switch_cost_from_trace(again.stats.trace, first.stats.shape_switch_ms), rel=1e-6, abs=1e-9)
+    assert 0.0 <= again.stats.shape_switch_ms < 1e3 * again.stats.decode_s
+
+
 def test_calibrate_cli_writes_the_cache_and_prints_json(smollm2_path, capsys):
     from mtp_edge.cli import main
 
