@@ -107,6 +107,7 @@ def shrink_adapter(src: str | Path, out: str | Path, rank: int) -> ShrinkReport:
         config.update(r=rank, lora_alpha=float(rank))
         (staging / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
         report.bytes_to = (staging / ADAPTER_WEIGHTS).stat().st_size
+        staging.chmod(0o755)  # mkdtemp's folder is private; the adapter is an ordinary folder
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
