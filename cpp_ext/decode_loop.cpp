@@ -265,6 +265,7 @@ void Decoder::start_estimate() {
     probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? fixed_pass_ : 2, switch_cost_ms_);
     guard_.begin_generation();
     guard_.set_switch_cost(switch_cost_ms_ * 1e-3);
+    stats_.shape_switch_ms = switch_cost_ms_;  // what earlier generations measured, until this one measures
     passes_since_probe_ = 0;
     masks_can_pay_ = params_.pass_cost.empty() ||
                      mtp::masks_can_pay(params_.pass_cost, params_.k_max - 1, params_.fixed_shape ? params_.k_max : 0);
