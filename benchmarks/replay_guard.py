@@ -1,16 +1,17 @@
 """Replay a bench trace through auto's policy and throughput guard, offline: what the guard's choices cost.
 
 `mtp-edge bench --trace` records every pass of every row. This takes the acceptance the text gave at each token
-position from a fixed row with masks (default `k_max=6`, the pass shape of auto's fixed-shape passes) and the
-loop's costs from the trace itself: a plain pass (the `mtp-edge k_max=1` row), a pass of the fixed shape (the
-masks row) and the extra cost of a pass whose size differs from the one before (llama.cpp's CUDA backend re-captures
-its graph then; measured on the auto row's switches, 0 where it has none). It then drives the decoder's real parts
-(`mtp_edge._core`: AcceptanceEstimate, choose_masks, probe_interval, ThroughputGuard) over the same generations in
-the same order, the memory carried across generations as the decoder carries it (the estimate at half weight, the
-guard whole), and compares guard variants with "always plain" and "always masks" on one set of figures. Offline
-and deterministic: no GPU needed to see what a guard change does on a GPU's trace.
+position from the fixed rows with masks (`k_max=N`: every pass feeds N tokens) and the loop's costs from the trace
+itself: a plain pass (the `mtp-edge k_max=1` row), a pass of each fixed size, the extra cost of a change of pass size
+(on CUDA the first pass of a new shape runs without its graph and the second captures it: both are charged, measured
+on the auto row's changes) and the same for each generation's first two decode passes, which follow the prompt's.
+It then drives the decoder's real parts (`mtp_edge._core`: AcceptanceEstimate, choose_masks, probe_interval,
+best_fixed_pass, ThroughputGuard) over the same generations in the same order, the memory carried across
+generations as the decoder carries it (the estimate at half weight, the guard whole), and compares policy variants
+with "always plain" and "always masks" on one set of figures. Offline and deterministic: no GPU needed to see what a
+policy change does on a GPU's trace.
 
-    python benchmarks/replay_guard.py TRACE.jsonl[.gz] [--masks-row k_max=6] [--json OUT]
+    python benchmarks/replay_guard.py TRACE.jsonl[.gz] [--json OUT]
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def fixed_rows(rows: dict[str, list[dict]]) -> dict[int, list[list[dict]]]:
 
 
 def loop_costs(rows: dict[str, list[dict]], sizes: dict[int, list[list[dict]]]) -> LoopCosts:
-    """Medians over the trace's passes (the switch cost: switch passes of the auto row less a same-size pass)."""
+    """Medians over the trace's passes (a switch's or a start's cost: its two passes less two steady ones)."""
     by_size = {1: statistics.median(p["seconds"] for r in rows[PLAIN_ROW] for p in decode_passes(r))}
     for n, gens in sizes.items():
         by_size[n] = statistics.median(p["seconds"] for g in gens for p in g if p["fed"] == n)
@@ -111,11 +112,11 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
 
 
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, guard, choose_size: bool,
-                start_untimed: bool = False, priced_probes: bool = False) -> dict:
+                start_untimed: bool = False, priced_switches: bool = False) -> dict:
     """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass; the pass
     size k_max, or (`choose_size`) best_fixed_pass's per generation, taken from the fixed row of that size.
     `start_untimed`: the guard leaves each generation's first two passes untimed (begin_generation);
-    `priced_probes`: the probe interval and the guard's re-measurements count the two changes of pass size that
+    `priced_switches`: the probe interval and the guard's re-measurements count the two changes of pass size that
     each makes."""
     from mtp_edge import _core
 
@@ -128,10 +129,10 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
         size = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
         size = max(n for n in sizes if n <= size)  # a size the trace has no row for: the next smaller one
         used[size] = used.get(size, 0) + 1
-        interval = _core.probe_interval(curve, size, costs.switch_s if priced_probes else 0.0)
+        interval = _core.probe_interval(curve, size, costs.switch_s if priced_switches else 0.0)
         if guard is not None and start_untimed:
             guard.begin_generation()
-        if guard is not None and priced_probes:
+        if guard is not None and priced_switches:
             guard.set_switch_cost(costs.switch_s)
         ps = sizes[size][index]
         starts, total = pass_starts(ps)
@@ -186,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     results["auto, guard judging one window"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(0.0), False)
     results["auto, guard (smoothed yield)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), False)
     results["auto, smoothed guard, best size"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True)
-    results["auto, + generation start untimed"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True, start_untimed=True)
+    results["auto, + generation start untimed"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
+                                                              start_untimed=True)
     results["auto, + switches priced (main)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
-                                                            start_untimed=True, priced_probes=True)
+                                                            start_untimed=True, priced_switches=True)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
     base = results["always plain"]["tok_s"]
     print(f"{args.trace}: {len(sizes[k_max])} generations; pass of n tokens (ms): "

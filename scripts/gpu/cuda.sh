@@ -52,3 +52,33 @@ gpu_bench_alone() {  # the Q8_0 bench (traced) on the GPU with nothing else ther
     echo BENCH_DONE ) > $R/bench.log 2>&1
   touch $R/bench_done
 }
+installed() {  # run a command with the installed CUDA build of mtp-edge, from /tmp: `python3 -m` puts the current
+  # directory first on the path, and the checkout's mtp_edge/ (without mtp_edge.convert) shadowed the installed
+  # package in sessions 7 and 8, whatever PYTHONPATH said
+  ( export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site; cd /tmp && "$@" )
+}
+merge_to_q8_0() {  # usage: merge_to_q8_0 NAME SRC [ADAPTER]: /tmp/mtp_NAME.gguf
+  installed python3 -m mtp_edge convert $2 ${3:+--adapter $3} --outtype q8_0 -o /tmp/mtp_$1.gguf -q
+}
+eval_models_on_gpu() {  # usage: eval_models_on_gpu NAME ...: each /tmp/mtp_NAME.gguf through the runtime, one after
+  local m                # another (three at once on the one GPU took 7x as long a row); torch stays out of them
+  for m in "$@"; do
+    [ -f /tmp/mtp_$m.gguf ] && installed python3 $REPO/benchmarks/eval_runtime_gsm8k.py -m /tmp/mtp_$m.gguf \
+      --data /tmp/data/test.jsonl --n ${EVAL_N:-100} --max-tokens 200 --n-gpu-layers -1 --settings headline \
+      --only 1,2 --json $RES/eval_gpu_$m.json > $RES/eval_gpu_$m.log 2>&1
+    tail -4 $RES/eval_gpu_$m.log
+  done
+}
+train_around_bench() {  # usage: train_around_bench NAME "DISTILL ARGS": one trainer ($R/out_NAME) while the build
+  # runs, stopped (saved) for the traced bench alone on the GPU, resumed until DEADLINE; then its held-out curve and
+  # its adapter in 15 MB parts for the polls (a 40 MB file does not come back from the machine)
+  local name=$1 args=$2 left
+  mkdir -p $R/out_$name; cp $R/out/self_prompted.jsonl $R/out_$name/
+  python3 -m mtp_edge distill $args --out $R/out_$name > $R/log_$name 2>&1 &
+  stop_trainers_after_build "$R/log_$name" $!
+  gpu_bench_alone
+  left=$(( DEADLINE - $(date +%s) ))
+  [ $left -gt 90 ] && python3 -m mtp_edge distill $args --out $R/out_$name --resume --time-limit $(( left - 45 )) >> $R/log_$name 2>&1
+  grep '^{' $R/log_$name | grep holdout > $RES/holdout_$name.jsonl; cp $R/log_$name $RES/
+  tar cf - -C $R/out_$name model | split -b 15000000 - $R/adapter.tar.part_
+}

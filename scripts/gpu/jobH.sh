@@ -31,16 +31,8 @@ for r in $RUNS; do
 done
 wait $PIDS
 for r in $RUNS; do grep '^{' $R/log_$r | grep holdout > $RES/holdout_$r.jsonl; cp $R/log_$r $RES/; done
-# 4. the three models through the runtime on the GPU, side by side (torch kept out of the runtime's processes)
-# the installed package (site3): the checkout alone has no mtp_edge.convert (pyproject maps convert/ there); session 7
-# ran these with the checkout's path, both converts failed and the two models were lost with the machine
-export PYTHONPATH=/tmp/site3:/tmp/site2:/tmp/site
-python3 -m mtp_edge convert $BASE --adapter $R/out_r128/model --outtype q8_0 -o /tmp/mtp_r128.gguf -q
-python3 -m mtp_edge convert $R/out_full/model --outtype q8_0 -o /tmp/mtp_full.gguf -q
-for m in q8_0 r128 full; do
-  [ -f /tmp/mtp_$m.gguf ] && ( cd /tmp && python3 $REPO/benchmarks/eval_runtime_gsm8k.py -m /tmp/mtp_$m.gguf \
-    --data /tmp/data/test.jsonl --n ${EVAL_N:-100} --max-tokens 200 --n-gpu-layers -1 --settings headline --only 1,2 \
-    --json $RES/eval_gpu_$m.json > $RES/eval_gpu_$m.log 2>&1 )
-  tail -4 $RES/eval_gpu_$m.log
-done
+# 4. the three models through the runtime on the GPU (the installed package, from /tmp: cuda.sh `installed`)
+merge_to_q8_0 r128 $BASE $R/out_r128/model
+merge_to_q8_0 full $R/out_full/model
+eval_models_on_gpu q8_0 r128 full
 echo "exit 0" > $R/done
