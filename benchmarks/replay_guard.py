@@ -112,12 +112,13 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
 
 
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, guard, choose_size: bool,
-                start_untimed: bool = False, priced_switches: bool = False) -> dict:
+                start_untimed: bool = False, priced_switches: bool = False, forget: bool = False) -> dict:
     """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass; the pass
     size k_max, or (`choose_size`) best_fixed_pass's per generation, taken from the fixed row of that size.
     `start_untimed`: the guard leaves each generation's first two passes untimed (begin_generation);
     `priced_switches`: the probe interval and the guard's re-measurements count the two changes of pass size that
-    each makes."""
+    each makes; `forget`: every generation starts from no memory (what the bench's timed rows got before the
+    decoder kept the most recently used rules: its 16-rule store was full of the untracked runs' rules)."""
     from mtp_edge import _core
 
     most = k_max - 1
@@ -125,7 +126,11 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     est = _core.AcceptanceEstimate(most)
     seconds = tokens = passes = plain = 0
     used: dict[int, int] = {}
+    fresh_guard = guard
     for index in range(len(sizes[k_max])):
+        if forget:
+            est = _core.AcceptanceEstimate(most)
+            guard = type(fresh_guard)() if fresh_guard is not None else None
         size = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
         size = max(n for n in sizes if n <= size)  # a size the trace has no row for: the next smaller one
         used[size] = used.get(size, 0) + 1
@@ -191,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                                                               start_untimed=True)
     results["auto, + switches priced (main)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
                                                             start_untimed=True, priced_switches=True)
+    results["main, memory lost each generation"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
+                                                               start_untimed=True, priced_switches=True, forget=True)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
     base = results["always plain"]["tok_s"]
     print(f"{args.trace}: {len(sizes[k_max])} generations; pass of n tokens (ms): "

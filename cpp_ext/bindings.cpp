@@ -117,6 +117,9 @@ NB_MODULE(_core, m) {
         .def("step", &mtp::Decoder::step, nb::call_guard<nb::gil_scoped_release>())
         .def("run", &run_interruptible)
         .def("clear_cache", &mtp::Decoder::clear_cache)
+        .def("remembers", &mtp::Decoder::remembers, "params"_a,
+             "Whether a generation under `params` starts from an earlier one's acceptance and guard memory.")
+        .def_ro_static("most_rules", &mtp::Decoder::kMostRules)
         .def_prop_ro("done", &mtp::Decoder::done)
         .def_prop_ro("stop_reason", &mtp::Decoder::stop_reason)
         .def_prop_ro("stats", [](const mtp::Decoder &d) { return stats_dict(d.stats()); })

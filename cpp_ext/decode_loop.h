@@ -122,12 +122,16 @@ public:
     int n_ctx() const { return n_ctx_; }
     // Drop the whole KV cache (e.g. after an error or when another user touched the context).
     void clear_cache();
+    // Whether a generation under `params` would start from an earlier generation's acceptance and guard memory.
+    bool remembers(const DecodeParams &params) const;
+    static constexpr size_t kMostRules = 64;  // rules whose memory is kept, least recently used dropped first
 
 private:
     struct Row { int32_t token; float prob; };
 
     int choose_masks();
     void start_estimate();
+    void file_memory();
     void decode_chunk(const int32_t *tokens, int n, int pos, int first_output);
     const float *row_logits(int batch_index) const;
     int32_t argmax(int batch_index) const;  // top-1 token only (no softmax)
@@ -153,7 +157,7 @@ private:
         ThroughputGuard guard;
     };
     RuleKey estimate_key_;                                   // acceptance_'s rule
-    std::vector<std::pair<RuleKey, RuleMemory>> estimates_;  // other rules' estimates
+    std::vector<std::pair<RuleKey, RuleMemory>> estimates_;  // other rules' estimates, least recent first
     int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
     int fixed_pass_ = 0;           // fixed_shape: the tokens of every pass with masks, this generation; else 0
     int passes_since_probe_ = 0;

@@ -176,3 +176,28 @@ def test_stats_are_consistent(model):
     assert 0 <= s.checked <= s.mask_tokens
     if s.checked:
         assert 0.0 <= s.mask_agreement <= 1.0
+
+
+def test_the_decoder_remembers_the_most_recent_rules(model):
+    """Each accept rule keeps its own acceptance and guard memory across generations. The bench cycles through
+    ~32 rules (each mode tracked and timed); a store that refused rules once 16 were filed left its timed `auto`
+    rows starting every generation from nothing. The store keeps the most recently used rules instead."""
+    from mtp_edge import _core
+
+    prompt = chat(model, PROMPTS[0])
+    most = _core.Decoder.most_rules
+    taus = [0.5 + 0.005 * i for i in range(most + 6)]
+    for tau in taus:
+        model.generate(prompt, 2, k_max=3, tau=tau)
+
+    def remembered(tau: float) -> bool:
+        return model._decoder.remembers(model._params(2, {"k_max": 3, "tau": tau}))
+
+    # the store's `most` rules and the current generation's, which the next generation files
+    assert [remembered(t) for t in taus] == [False] * 5 + [True] * (most + 1)
+    # a rule used again becomes the most recent: the next new rule pushes out the oldest other one
+    model.generate(prompt, 2, k_max=3, tau=taus[6])
+    model.generate(prompt, 2, k_max=3, tau=0.42)
+    model.generate(prompt, 2, k_max=3, tau=0.43)  # files 0.42's memory, the store at its cap again
+    assert remembered(taus[6]) and remembered(0.42) and not remembered(taus[7])
+    assert not model._decoder.remembers(model._params(2, {"k_max": 4, "tau": taus[-1]}))  # another rule
