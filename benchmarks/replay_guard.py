@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PLAIN_ROW = "mtp-edge k_max=1"
-SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost is measured
+SWITCH_ROW = "auto"
+MAIN = "auto, + passes filled, masks judged on 6 windows (main)"  # what the decoder does now  # the row whose passes change size: where the switch cost is measured
 
 
 @dataclass
@@ -111,14 +112,16 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
     return passes[i], max(1, starts[i] + passes[i]["emitted"] - at)
 
 
-def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, guard, choose_size: bool,
-                start_untimed: bool = False, priced_switches: bool = False, forget: bool = False) -> dict:
-    """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass; the pass
+def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, make_guard, choose_size: bool,
+                start_untimed: bool = False, priced_switches: bool = False, forget: bool = False,
+                fill: bool = False) -> dict:
+    """Auto (fixed shape) over every generation (`make_guard`: a ThroughputGuard factory, or None for no guard): the decoder's choose_masks / probe / guard logic, per pass; the pass
     size k_max, or (`choose_size`) best_fixed_pass's per generation, taken from the fixed row of that size.
     `start_untimed`: the guard leaves each generation's first two passes untimed (begin_generation);
     `priced_switches`: the probe interval and the guard's re-measurements count the two changes of pass size that
     each makes; `forget`: every generation starts from no memory (what the bench's timed rows got before the
-    decoder kept the most recently used rules: its 16-rule store was full of the untracked runs' rules)."""
+    decoder kept the most recently used rules: its 16-rule store was full of the untracked runs' rules); `fill`:
+    while the guard allows masks every pass fills the one-shape pass (no per-pass plain choice, no probes)."""
     from mtp_edge import _core
 
     most = k_max - 1
@@ -126,11 +129,11 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     est = _core.AcceptanceEstimate(most)
     seconds = tokens = passes = plain = 0
     used: dict[int, int] = {}
-    fresh_guard = guard
+    guard = make_guard() if make_guard else None
     for index in range(len(sizes[k_max])):
-        if forget:
+        if forget and index > 0:
             est = _core.AcceptanceEstimate(most)
-            guard = type(fresh_guard)() if fresh_guard is not None else None
+            guard = make_guard() if make_guard else None
         size = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
         size = max(n for n in sizes if n <= size)  # a size the trace has no row for: the next smaller one
         used[size] = used.get(size, 0) + 1
@@ -144,7 +147,9 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
         at, previous, since_probe = 0, None, 0
         while at < total:
             masks = 0
-            if guard is None or guard.masks_allowed:
+            if fill and (guard is None or guard.masks_allowed):
+                masks = size - 1
+            elif guard is None or guard.masks_allowed:
                 masks = _core.choose_masks(curve, est, size - 1, fixed_pass=size)
                 since_probe = 0 if masks > 0 else since_probe + 1
                 if masks == 0 and since_probe >= interval:
@@ -188,24 +193,30 @@ def main(argv: list[str] | None = None) -> int:
             "tok_s": sum(p["emitted"] for g in gens for p in g) / (costs.pass_s_by_size[n] * sum(map(len, gens))
                                                                   + costs.start_s * len(gens)),
             "plain_share": 0.0}
+    def old_guard(yield_decay: float = _core.ThroughputGuard.default_yield_decay):
+        """The guard before session 9: plain passes measured after the first window with masks."""
+        return lambda: _core.ThroughputGuard(yield_decay, 1)
+
     results["auto, no guard"] = replay_auto(sizes, costs, k_max, None, False)
-    results["auto, guard judging one window"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(0.0), False)
-    results["auto, guard (smoothed yield)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), False)
-    results["auto, smoothed guard, best size"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True)
-    results["auto, + generation start untimed"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
+    results["auto, guard judging one window"] = replay_auto(sizes, costs, k_max, old_guard(0.0), False)
+    results["auto, guard (smoothed yield)"] = replay_auto(sizes, costs, k_max, old_guard(), False)
+    results["auto, smoothed guard, best size"] = replay_auto(sizes, costs, k_max, old_guard(), True)
+    results["auto, + generation start untimed"] = replay_auto(sizes, costs, k_max, old_guard(), True,
                                                               start_untimed=True)
-    results["auto, + switches priced (main)"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
-                                                            start_untimed=True, priced_switches=True)
-    results["main, memory lost each generation"] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard(), True,
-                                                               start_untimed=True, priced_switches=True, forget=True)
+    results["auto, + switches priced"] = replay_auto(sizes, costs, k_max, old_guard(), True, start_untimed=True,
+                                                     priced_switches=True)
+    results["auto as above, memory lost each generation"] = replay_auto(
+        sizes, costs, k_max, old_guard(), True, start_untimed=True, priced_switches=True, forget=True)
+    results[MAIN] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True,
+                                priced_switches=True, fill=True)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
     base = results["always plain"]["tok_s"]
     print(f"{args.trace}: {len(sizes[k_max])} generations; pass of n tokens (ms): "
           + ", ".join(f"{n}: {s * 1e3:.2f}" for n, s in sorted(costs.pass_s_by_size.items()))
           + f"; size switch +{costs.switch_s * 1e3:.2f} ms, generation start +{costs.start_s * 1e3:.2f} ms")
-    print(f"{'policy':<34} {'tok/s':>8} {'vs plain':>9} {'plain passes':>13}  sizes")
+    print(f"{'policy':<56} {'tok/s':>8} {'vs plain':>9} {'plain passes':>13}  sizes")
     for name, r in results.items():
-        print(f"{name:<34} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['plain_share']:>13.1%}  {r.get('sizes', '')}")
+        print(f"{name:<56} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['plain_share']:>13.1%}  {r.get('sizes', '')}")
     if args.json:
         Path(args.json).write_text(json.dumps({"trace": args.trace, "costs_s": {str(k): v for k, v in
                                                costs.pass_s_by_size.items()}, "switch_s": costs.switch_s, "start_s": costs.start_s,

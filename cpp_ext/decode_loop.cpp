@@ -293,7 +293,12 @@ int Decoder::choose_masks() {
         stats_.guard_plain_passes += 1;
         return 0;
     }
-    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, fixed_pass_ ? fixed_pass_ - 1 : most, fixed_pass_);
+    // One-shape passes cost the same with any number of masks, and a plain pass between them is a change of shape
+    // (two passes' worth on CUDA, twice: out and back): a pass fills its masks, and whether to run plain instead
+    // is the guard's call, window by window. Choosing per pass, auto left masks for a few plain passes at each poor
+    // stretch and paid the two changes each time (H200, session 9's chat traces, replayed).
+    if (fixed_pass_ > 1) return fixed_pass_ - 1;
+    const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most, 0);
     if (masks > 0 || ++passes_since_probe_ < probe_interval_) {
         if (masks > 0) passes_since_probe_ = 0;
         return masks;

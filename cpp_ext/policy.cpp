@@ -165,7 +165,8 @@ void ThroughputGuard::end_window() {
                                                        2.0 * switch_s_ / (kExploreBudget * window_time)))));
     }
     // The latest window's cost per pass (what the next passes will cost) over the regime's smoothed yield.
-    if (window_tokens_ > 0.0) {
+    const bool window_tokens_measured = window_tokens_ > 0.0;
+    if (window_tokens_measured) {
         yield_tokens_[regime_] = yield_decay_ * yield_tokens_[regime_] + window_tokens_;
         yield_passes_[regime_] = yield_decay_ * yield_passes_[regime_] + window_passes_;
         per_token_[regime_] = (window_s_ / window_passes_) * yield_passes_[regime_] / yield_tokens_[regime_];
@@ -176,9 +177,16 @@ void ThroughputGuard::end_window() {
     const int other = 1 - regime_;
     int next = regime_;
     bool explore = false;
+    if (regime_ == kMasks && window_tokens_measured) masks_windows_ += 1;
     if (per_token_[other] < 0.0) {
-        next = other;  // never measured: measure it
-        explore = true;
+        // Never measured: measure it, but judge masks on several windows first. A plain pass's time per token
+        // is one pass's cost, steady; with masks it swings with the text (16-pass windows of chat answers on an
+        // H200: 1.08 to 1.46 us a token around 1.15), and a verdict on one window sent auto to plain where the
+        // masks paid 7% (benchmarks/replay_guard.py, session 9's chat traces).
+        if (regime_ != kMasks || masks_windows_ >= first_masks_windows_) {
+            next = other;
+            explore = true;
+        }
     } else if (per_token_[other] < per_token_[regime_]) {
         next = other;  // the other regime is faster (after a look at this one, or this one got slower)
         if (!exploring_) revisit_ = kFirstRevisit;

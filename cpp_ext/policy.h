@@ -76,9 +76,12 @@ public:
     static constexpr double kYieldDecay = 0.875;  // per window: the yield's memory is ~8 windows of its regime
     static constexpr double kExploreBudget = 0.03;  // a re-measurement's two changes of pass size: <= 3% of the time
     static constexpr int kMostRevisit = 256;       // ... within this many windows at most
+    static constexpr int kFirstMasksWindows = 6;   // windows with masks before plain passes are first measured
 
-    // `yield_decay` 0 judges each regime by its latest window alone (this guard before session 7).
-    explicit ThroughputGuard(double yield_decay = kYieldDecay) : yield_decay_(yield_decay) {}
+    // `yield_decay` 0 judges each regime by its latest window alone (this guard before session 7);
+    // `first_masks_windows` 1 measures plain passes after the first window with masks (before session 9).
+    explicit ThroughputGuard(double yield_decay = kYieldDecay, int first_masks_windows = kFirstMasksWindows)
+        : yield_decay_(yield_decay), first_masks_windows_(first_masks_windows) {}
 
     // Whether the current window may append masks.
     bool masks_allowed() const { return regime_ == kMasks; }
@@ -102,10 +105,12 @@ private:
     int pass_in_window_ = 0;
     int skip_ = kWarmup;    // passes still to leave untimed after a switch or a generation's start
     double yield_decay_;
+    int first_masks_windows_;
     double window_s_ = 0.0, window_tokens_ = 0.0, window_passes_ = 0.0;
     double yield_tokens_[2] = {0.0, 0.0}, yield_passes_[2] = {0.0, 0.0};  // decayed sums per regime
     double per_token_[2] = {-1.0, -1.0};
     int windows_in_regime_ = 0;  // consecutive windows run in the current regime
+    int masks_windows_ = 0;      // timed windows run with masks allowed, all told
     int revisit_ = kFirstRevisit;  // windows in the faster regime before the slower one is measured again
     bool exploring_ = false;       // the current window re-measures the regime that was slower
     double switch_s_ = 0.0;        // what a change of pass size costs (set_switch_cost)

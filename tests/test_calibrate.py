@@ -166,6 +166,20 @@ def test_auto_measures_what_a_change_of_pass_size_costs(model):
     assert 0.0 <= again.stats.shape_switch_ms < 1e3 * again.stats.decode_s
 
 
+def test_one_shape_auto_fills_every_pass_while_the_guard_allows_masks(model):
+    """One-shape passes cost the same with any number of masks, and a plain pass between two of them is two changes
+    of shape (~9 ms each on an H200): auto fills each pass and leaves plain passes to the guard. Here masks would pay
+    only at ~1.3 tokens a pass and tau 0.999 keeps few: choosing per pass, auto went plain within a few passes."""
+    prompt = model.tokenize(model.format_chat([{"role": "user", "content": PROMPTS[1]}]))
+    gentle = [1.0 + 0.03 * n for n in range(32)]  # ms for a pass of n + 1 tokens: 12 tokens cost 1.33x one
+    result = model.generate(prompt, 40, k_max="auto", tau=0.999, pass_cost=gentle, fixed_shape=True, trace=True)
+    decode = [p for p in result.stats.trace if not p["prefill"]]
+    assert len(decode) > 16 and all(p["guard_masks"] for p in decode)  # within the guard's first windows
+    sizes = {p["fed"] for p in decode}
+    assert len(sizes) == 1 and sizes.pop() >= 2, sizes
+    assert result.stats.eff_k < 1.3  # what the per-pass policy would have seen: masks that did not pay
+
+
 def test_calibrate_cli_writes_the_cache_and_prints_json(smollm2_path, capsys):
     from mtp_edge.cli import main
 

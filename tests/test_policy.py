@@ -137,6 +137,28 @@ def test_guard_keeps_masks_that_pay_on_average_through_poor_stretches_of_text():
     assert sum(one_window) / len(one_window) < 0.9  # the behaviour this replaces: the test can tell them apart
 
 
+def test_guard_judges_masks_on_several_windows_before_it_first_measures_plain():
+    """A plain pass's time per token is steady; with masks it swings with the text. Judged on its first window, a
+    poor opening stretch of a chat answer sent auto to plain where masks paid 7% (session 9's H200 chat traces)."""
+    most = _core.ThroughputGuard.first_masks_windows
+    assert most > 1
+    for first, poor_opening in ((most, True), (1, False)):
+        guard = _core.ThroughputGuard(first_masks_windows=first)
+        used = []
+        for i in range(16 * (most + 4)):
+            used.append(guard.masks_allowed)
+            if guard.masks_allowed:  # one poor window (1 token a pass), then 2 a pass: 1.38x the cost pays
+                guard.record(1.38e-3, 1 if i < 16 else 2)
+            else:
+                guard.record(1e-3, 1)
+        if poor_opening:
+            assert all(used[:16 * most])  # masks through their first `most` windows
+            assert not any(used[16 * most:16 * (most + 1)])  # then one window of plain passes is measured
+            assert all(used[16 * (most + 1):])  # and masks, measured faster over the smoothed yield, come back
+        else:  # the guard before session 9: plain measured after one window, and kept for windows on its verdict
+            assert not any(used[16:32]) and used.count(False) >= 16 * 4
+
+
 def test_guard_ignores_the_first_passes_after_a_switch():
     """Switching costs (graph re-capture, cache refills) land on a window's first passes; they are not timed."""
     guard = _core.ThroughputGuard()

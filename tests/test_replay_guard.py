@@ -1,4 +1,4 @@
-"""benchmarks/replay_guard.py on the H200 traces of sessions 7 and 8: auto's policy parts replayed on a GPU's real
+"""benchmarks/replay_guard.py on the H200 traces of sessions 7, 8 and 9: auto's policy parts replayed on a GPU's real
 passes."""
 
 from __future__ import annotations
@@ -22,26 +22,30 @@ def _replay():
     return module
 
 
-@pytest.mark.parametrize("session", ["s7", "s8"])
+@pytest.mark.parametrize("session", ["s7", "s8", "s9"])
 @pytest.mark.parametrize("prompts", ["gsm8k", "chat"])
 def test_replay_of_the_h200_traces(tmp_path, prompts, session, capsys):
     out = tmp_path / "replay.json"
     trace = TRACES / f"trace_gpu_h200_q8_0_{prompts}_{session}.jsonl.gz"
-    assert _replay().main([str(trace), "--json", str(out)]) == 0
+    module = _replay()
+    assert module.main([str(trace), "--json", str(out)]) == 0
     assert "auto, guard (smoothed yield)" in capsys.readouterr().out
     report = json.loads(out.read_text())
     policies = report["policies"]
     assert report["switch_s"] > 3e-3 and report["start_s"] > 3e-3  # CUDA: a new pass shape's first two passes
     best_fixed = max(r["tok_s"] for name, r in policies.items() if name.startswith("always"))
-    main = policies["auto, + switches priced (main)"]
+    main = policies[module.MAIN]
     # what auto does now keeps within 5% of the best single policy in hindsight (issue 5's target on this trace)
     assert main["tok_s"] >= 0.95 * best_fixed
     if prompts == "gsm8k":  # masks pay throughout
         # session 7's auto timed each generation's first passes and ran plain a fifth to a half of the time
         assert policies["auto, smoothed guard, best size"]["plain_share"] > 0.15
         assert main["plain_share"] < 0.05
-        assert policies["auto, guard (smoothed yield)"]["plain_share"] < policies[
-            "auto, guard judging one window"]["plain_share"]
+        if session != "s9":  # on s9's trace both lose ~half the passes to the timed generation start
+            assert policies["auto, guard (smoothed yield)"]["plain_share"] < policies[
+                "auto, guard judging one window"]["plain_share"]
+    else:  # masks about break even: each stretch of plain passes that session 8's auto chose cost two changes
+        assert main["tok_s"] > policies["auto, + switches priced"]["tok_s"]
 
 
 def test_replay_names_what_a_trace_lacks(tmp_path):
@@ -61,5 +65,5 @@ def test_replay_reproduces_the_session_9_bench(tmp_path, name, capsys):
     policies = json.loads(out.read_text())["policies"]
     bench = {r["label"]: r for r in json.loads((TRACES.parent / f"bench_gpu_h200_{name}_s9.json").read_text())["rows"]}
     measured = bench["auto"]["decode_tps"] / bench["mtp-edge k_max=1"]["decode_tps"]
-    replayed = policies["main, memory lost each generation"]["tok_s"] / policies["always plain"]["tok_s"]
+    replayed = policies["auto as above, memory lost each generation"]["tok_s"] / policies["always plain"]["tok_s"]
     assert abs(replayed - measured) < 0.05 * measured, (replayed, measured)
