@@ -26,7 +26,7 @@ from pathlib import Path
 
 PLAIN_ROW = "mtp-edge k_max=1"
 SWITCH_ROW = "auto"
-MAIN = "auto, + passes filled, masks judged on 6 windows (main)"  # what the decoder does now  # the row whose passes change size: where the switch cost is measured
+MAIN = "auto, + passes filled, masks judged on 12 windows (main)"  # what the decoder does now  # the row whose passes change size: where the switch cost is measured
 
 
 @dataclass
@@ -193,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             "tok_s": sum(p["emitted"] for g in gens for p in g) / (costs.pass_s_by_size[n] * sum(map(len, gens))
                                                                   + costs.start_s * len(gens)),
             "plain_share": 0.0}
-    def old_guard(yield_decay: float = _core.ThroughputGuard.default_yield_decay):
-        """The guard before session 9: plain passes measured after the first window with masks."""
+    def old_guard(yield_decay: float = 0.875):
+        """The guard before session 9: a yield memory of ~8 windows, plain passes measured after the first window
+        with masks."""
         return lambda: _core.ThroughputGuard(yield_decay, 1)
 
     results["auto, no guard"] = replay_auto(sizes, costs, k_max, None, False)

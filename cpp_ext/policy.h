@@ -61,7 +61,7 @@ int probe_interval(const std::vector<double> &cost, int probe_pass = 2, double s
 // one-token pass on an H200; other processes; caches). The guard alternates windows of passes between
 // "masks allowed" and "plain", keeps the measured time per emitted token of each, and runs the faster one,
 // re-measuring the slower one at growing intervals.
-// Time per token = (the latest window's seconds per pass) / (tokens per pass over the last ~8 windows of that
+// Time per token = (the latest window's seconds per pass) / (tokens per pass over the last ~50 windows of that
 // regime). Costs are taken as they are now (they jump when the machine changes); the yield is smoothed because
 // a 16-pass window's tokens per pass swing with the text (GSM8K on an H200: windows of 1.1 and 2.7 tokens a pass
 // around a mean of 1.9, where masks pay above 1.38). Judged on one window, a poor stretch switched the guard to
@@ -73,10 +73,13 @@ public:
     static constexpr int kWarmup = 2;        // first passes of a window after a switch: not timed
     static constexpr int kFirstRevisit = 4;  // windows in the faster regime before the slower is re-measured
     static constexpr int kMaxRevisit = 64;   // ... doubling after each re-measurement that confirms it
-    static constexpr double kYieldDecay = 0.875;  // per window: the yield's memory is ~8 windows of its regime
+    // Per window: the yield's memory is ~50 windows of its regime, several whole answers. Acceptance depends on
+    // where in an answer a window falls (chat answers on an H200: openings 1.25-1.46 us a token, tails 1.08-1.14);
+    // with ~8 windows, masks that carried on into the next answer's opening were judged slower than plain there.
+    static constexpr double kYieldDecay = 0.98;
     static constexpr double kExploreBudget = 0.03;  // a re-measurement's two changes of pass size: <= 3% of the time
     static constexpr int kMostRevisit = 256;       // ... within this many windows at most
-    static constexpr int kFirstMasksWindows = 6;   // windows with masks before plain passes are first measured
+    static constexpr int kFirstMasksWindows = 12;  // windows with masks before plain passes are first measured
 
     // `yield_decay` 0 judges each regime by its latest window alone (this guard before session 7);
     // `first_masks_windows` 1 measures plain passes after the first window with masks (before session 9).
