@@ -181,7 +181,7 @@ void ThroughputGuard::end_window() {
     if (per_token_[other] < 0.0) {
         // Never measured: measure it, but judge masks on several windows first. A plain pass's time per token
         // is one pass's cost, steady; with masks it swings with the text (16-pass windows of chat answers on an
-        // H200: 1.08 to 1.46 us a token around 1.15), and a verdict on one window sent auto to plain where the
+        // H200: 1.08 to 1.46 ms a token around 1.15), and a verdict on one window sent auto to plain where the
         // masks paid 7% (benchmarks/replay_guard.py, session 9's chat traces).
         if (regime_ != kMasks || masks_windows_ >= first_masks_windows_) {
             next = other;

@@ -74,7 +74,7 @@ public:
     static constexpr int kFirstRevisit = 4;  // windows in the faster regime before the slower is re-measured
     static constexpr int kMaxRevisit = 64;   // ... doubling after each re-measurement that confirms it
     // Per window: the yield's memory is ~50 windows of its regime, several whole answers. Acceptance depends on
-    // where in an answer a window falls (chat answers on an H200: openings 1.25-1.46 us a token, tails 1.08-1.14);
+    // where in an answer a window falls (chat answers on an H200: openings 1.25-1.46 ms a token, tails 1.08-1.14);
     // with ~8 windows, masks that carried on into the next answer's opening were judged slower than plain there.
     static constexpr double kYieldDecay = 0.98;
     static constexpr double kExploreBudget = 0.03;  // a re-measurement's two changes of pass size: <= 3% of the time
