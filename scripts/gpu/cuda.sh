@@ -82,3 +82,11 @@ train_around_bench() {  # usage: train_around_bench NAME "DISTILL ARGS": one tra
   grep '^{' $R/log_$name | grep holdout > $RES/holdout_$name.jsonl; cp $R/log_$name $RES/
   tar cf - -C $R/out_$name model | split -b 15000000 - $R/adapter.tar.part_
 }
+need_r128() {  # run 8's rank-128 adapter, carried by calladd.sh (.carry/r1, r2, r3) to /tmp/add/r128
+  [ -d /tmp/add/r128 ] || { echo "no /tmp/add/r128: run calladd.sh with .carry/r1, r2, r3 first"; exit 1; }
+}
+r128_distill_args() {  # usage: r128_distill_args RANK LR: lives J and K's distill arguments, from run 8's rank-128 adapter
+  echo "--base $BASE --data /tmp/data/teacher_answers.jsonl --holdout-data /tmp/data/holdout.jsonl --holdout-n 256
+  --holdout-every 100 --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --init-adapter /tmp/add/r128 --warmup 30 --regions 12
+  --batch 128 --steps ${HORIZON:-1100} --save-every 100 --log-every 20 --no-progress --ntp-weight 3 --lora-rank $1 --lr $2"
+}

@@ -7,10 +7,8 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh; job_setup 4
-[ -d /tmp/add/r128 ] || { echo "no /tmp/add/r128: run calladd.sh with .carry/r1, r2, r3 first"; exit 1; }
-COMMON="--base $BASE --data /tmp/data/teacher_answers.jsonl --holdout-data /tmp/data/holdout.jsonl --holdout-n 256
-  --holdout-every 100 --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --init-adapter /tmp/add/r128 --warmup 30 --regions 12
-  --batch 128 --steps ${HORIZON:-1100} --save-every 100 --log-every 20 --no-progress --ntp-weight 3 --lora-rank 128 --lr 2e-4"
+need_r128
+COMMON=$(r128_distill_args 128 2e-4)
 train_around_bench r128 "$COMMON"
 merge_to_q8_0 r128 $BASE $R/out_r128/model
 eval_models_on_gpu q8_0 r128
