@@ -77,6 +77,7 @@ class Run:
     agreement: float | None
     ms_per_pass: float | None = None  # decode passes after the first
     guard_plain: float | None = None  # auto: share of decode passes the throughput guard kept plain
+    shape_switch_ms: float | None = None  # auto: what a change of pass size cost here, as the decoder measured it
     trace: list[dict] | None = None  # per-pass records (MTPModel's trace option) when asked for
 
 
@@ -226,6 +227,7 @@ def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
     return Run(result.tokens, result.text, s.decode_tps, s.eff_k, s.agreement,
                1e3 * s.decode_s / later if later > 0 else None,
                s.guard_plain_passes / later if later > 0 and mode.k_max == "auto" else None,
+               s.shape_switch_ms if mode.k_max == "auto" else None,
                s.trace if trace else None)
 
 
@@ -299,6 +301,7 @@ def _row(mode: Mode, runs: list[list[Run]], plain: list[list[Run]], prompts: lis
         "agreement": _median([_median([r.agreement for r in rs]) for rs in runs]),
         "ms_per_pass": _median([_median([r.ms_per_pass for r in rs]) for rs in runs]),
         "guard_plain": _median([_median([r.guard_plain for r in rs]) for rs in runs]),
+        "shape_switch_ms": _median([_median([r.shape_switch_ms for r in rs]) for rs in runs]),
         "accuracy": sum(is_correct(t, a) for t, a in answered) / len(answered) if answered else None,
         "same_text_as_plain": same_as_plain, "prompts": len(prompts),
         "tokens": statistics.mean(len(rs[0].tokens) for rs in runs),
