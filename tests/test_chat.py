@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import sys
 
 import pexpect
@@ -20,7 +21,10 @@ def mtp_path(tmp_path_factory):
 
 def spawn_chat(path, *extra: str) -> pexpect.spawn:
     cmd = mtp_edge_cmd("chat", "-m", str(path), "--threads", THREADS, "--ctx", "1024", "--k-max", "3", *extra)
-    child = pexpect.spawn(cmd[0], cmd[1:], env=cli_env(), encoding="utf-8", timeout=150, dimensions=(50, 200))
+    # A user's terminal delivers Ctrl-C with SIGINT at its default; a test runner started in the background has it
+    # ignored, the child would inherit that and Python would install no KeyboardInterrupt handler.
+    child = pexpect.spawn(cmd[0], cmd[1:], env=cli_env(), encoding="utf-8", timeout=150, dimensions=(50, 200),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     child.logfile_read = sys.stdout  # shown by pytest on failure
     child.expect("Ctrl-C stops an answer")
     child.expect_exact(">>> ")
