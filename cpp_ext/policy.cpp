@@ -165,11 +165,11 @@ void ThroughputGuard::end_window() {
                                                        2.0 * switch_s_ / (kExploreBudget * window_time)))));
     }
     // The latest window's cost per pass (what the next passes will cost) over the regime's smoothed yield.
-    const bool window_tokens_measured = window_tokens_ > 0.0;
-    if (window_tokens_measured) {
+    if (window_tokens_ > 0.0) {
         yield_tokens_[regime_] = yield_decay_ * yield_tokens_[regime_] + window_tokens_;
         yield_passes_[regime_] = yield_decay_ * yield_passes_[regime_] + window_passes_;
         per_token_[regime_] = (window_s_ / window_passes_) * yield_passes_[regime_] / yield_tokens_[regime_];
+        if (regime_ == kMasks) masks_windows_ += 1;
     }
     pass_in_window_ = 0;
     window_s_ = window_tokens_ = window_passes_ = 0.0;
@@ -177,7 +177,6 @@ void ThroughputGuard::end_window() {
     const int other = 1 - regime_;
     int next = regime_;
     bool explore = false;
-    if (regime_ == kMasks && window_tokens_measured) masks_windows_ += 1;
     if (per_token_[other] < 0.0) {
         // Never measured: measure it, but judge masks on several windows first. A plain pass's time per token
         // is one pass's cost, steady; with masks it swings with the text (16-pass windows of chat answers on an
