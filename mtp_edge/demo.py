@@ -203,7 +203,8 @@ def _cells(label: str, plain: Sequence[GenerationStats], mtp: Sequence[Generatio
     if not mtp:
         return [label, f"{p_tps:.1f}", "n/a", "n/a", "1.00", "n/a"]
     m_tps = _total_tps(mtp)
-    tokens, passes = sum(s.tokens for s in mtp), sum(s.passes for s in mtp)
+    # tokens a pass as Eff. k counts them: the pass that produced the end-of-turn token produced a token too
+    tokens, passes = sum(s.eff_k * s.passes for s in mtp), sum(s.passes for s in mtp)
     agreed = [(s.agreement, s.tokens) for s in mtp if s.agreement is not None]
     n = sum(t for _, t in agreed)
     agreement = f"{sum(a * t for a, t in agreed) / n:.1%}" if n else "n/a"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -110,5 +111,9 @@ def test_table_totals_are_token_weighted():
     assert lines[3].split() == ["b", "50.0", "75.0", "1.50x", "3.00", "100.0%"]
     # all: 400 tokens in 8 s vs 5 s, 400 tokens in 150 passes, agreement (90 + 300) / 400
     assert lines[4].split() == ["all", "50.0", "80.0", "1.60x", "2.67", "97.5%"]
+    # an answer that ended on its end-of-turn token: 11 tokens produced in 11 passes, 10 of them shown
+    ended = dataclasses.replace(_stats(10, 11, 1.0), eff_k=1.0)
+    line = format_table([Row("d", "", plain=_stats(10, 10, 1.0), mtp=ended, same_text=True)]).splitlines()[2]
+    assert line.split()[4] == "1.00"  # not 10 / 11 = 0.91: a plain-like run reads as one token a pass
     plain_only = format_table([Row("c", "", plain=_stats(10, 10, 1.0), mtp=None, same_text=None)])
     assert plain_only.splitlines()[2].split() == ["c", "10.0", "n/a", "n/a", "1.00", "n/a"]
