@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PLAIN_ROW = "mtp-edge k_max=1"
-SWITCH_ROW = "auto"
-MAIN = "auto, + passes filled, masks judged on 12 windows (main)"  # what the decoder does now  # the row whose passes change size: where the switch cost is measured
+SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost is measured
+MAIN = "auto, + passes filled, masks judged on 12 windows (main)"  # what the decoder does now
 
 
 @dataclass
@@ -115,8 +115,9 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, make_guard, choose_size: bool,
                 start_untimed: bool = False, priced_switches: bool = False, forget: bool = False,
                 fill: bool = False) -> dict:
-    """Auto (fixed shape) over every generation (`make_guard`: a ThroughputGuard factory, or None for no guard): the decoder's choose_masks / probe / guard logic, per pass; the pass
-    size k_max, or (`choose_size`) best_fixed_pass's per generation, taken from the fixed row of that size.
+    """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass
+    (`make_guard`: a ThroughputGuard factory, or None for no guard); the pass size k_max, or (`choose_size`)
+    best_fixed_pass's per generation, taken from the fixed row of that size.
     `start_untimed`: the guard leaves each generation's first two passes untimed (begin_generation);
     `priced_switches`: the probe interval and the guard's re-measurements count the two changes of pass size that
     each makes; `forget`: every generation starts from no memory (what the bench's timed rows got before the
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             "tok_s": sum(p["emitted"] for g in gens for p in g) / (costs.pass_s_by_size[n] * sum(map(len, gens))
                                                                   + costs.start_s * len(gens)),
             "plain_share": 0.0}
+
     def old_guard(yield_decay: float = 0.875):
         """The guard before session 9: a yield memory of ~8 windows, plain passes measured after the first window
         with masks."""

@@ -135,7 +135,6 @@ NB_MODULE(_core, m) {
     nb::class_<mtp::ThroughputGuard>(m, "ThroughputGuard")
         .def(nb::init<double, int>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay,
              "first_masks_windows"_a = mtp::ThroughputGuard::kFirstMasksWindows)
-        .def_ro_static("default_yield_decay", &mtp::ThroughputGuard::kYieldDecay)
         .def_ro_static("first_masks_windows", &mtp::ThroughputGuard::kFirstMasksWindows)
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)

@@ -233,22 +233,24 @@ RuleKey rule_key(const DecodeParams &p) {
                    p.track_agreement};
 }
 
+Decoder::Memories::const_iterator Decoder::memory_of(const RuleKey &key) const {
+    return std::find_if(estimates_.begin(), estimates_.end(), [&](const auto &e) { return e.first == key; });
+}
+
 void Decoder::file_memory() {
     // The finished generation's memory goes to the back (most recent); past kMostRules rules the least recently
     // used one goes. A fixed cap that refused new rules once full left the bench's timed `auto` rows (its 17th and
     // later rules, after the untimed tracked runs of every mode) starting every generation from nothing (H200,
     // session 9: 16 masked passes, 16 plain, a verdict from one window, on all 36 generations).
     if (estimate_key_.max_masks <= 0) return;
-    auto old = std::find_if(estimates_.begin(), estimates_.end(), [&](const auto &e) { return e.first == estimate_key_; });
-    if (old != estimates_.end()) estimates_.erase(old);
+    if (auto old = memory_of(estimate_key_); old != estimates_.end()) estimates_.erase(old);
     if (estimates_.size() >= kMostRules) estimates_.erase(estimates_.begin());
     estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_});
 }
 
 bool Decoder::remembers(const DecodeParams &params) const {
     const RuleKey key = rule_key(params);
-    return std::any_of(estimates_.begin(), estimates_.end(), [&](const auto &e) { return e.first == key; }) ||
-           (estimate_key_.max_masks > 0 && estimate_key_ == key);
+    return memory_of(key) != estimates_.end() || (estimate_key_.max_masks > 0 && estimate_key_ == key);
 }
 
 void Decoder::start_estimate() {
@@ -257,7 +259,7 @@ void Decoder::start_estimate() {
     // estimate per rule so that generations under other rules in between do not erase it.
     file_memory();
     const RuleKey key = rule_key(params_);
-    auto found = std::find_if(estimates_.begin(), estimates_.end(), [&](const auto &e) { return e.first == key; });
+    auto found = memory_of(key);
     if (found != estimates_.end()) {
         acceptance_ = found->second.acceptance;
         acceptance_.scale(0.5);
@@ -270,7 +272,7 @@ void Decoder::start_estimate() {
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
     // the acceptance so far says pays best on this machine's curve.
     fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max);
-    probe_interval_ = probe_interval(params_.pass_cost, params_.fixed_shape ? fixed_pass_ : 2, switch_cost_ms_);
+    probe_interval_ = probe_interval(params_.pass_cost, 2, switch_cost_ms_);  // one-shape passes do not probe
     guard_.begin_generation();
     guard_.set_switch_cost(switch_cost_ms_ * 1e-3);
     stats_.shape_switch_ms = switch_cost_ms_;  // what earlier generations measured, until this one measures
