@@ -16,13 +16,15 @@ mtp::AcceptMode parse_mode(const std::string &mode) {
     if (mode == "confadapt") return mtp::AcceptMode::ConfAdapt;
     if (mode == "static") return mtp::AcceptMode::Static;
     if (mode == "lossless") return mtp::AcceptMode::Lossless;
-    throw nb::value_error(("unknown mode '" + mode + "': use confadapt, static or lossless").c_str());
+    if (mode == "confadapt_verify") return mtp::AcceptMode::ConfAdaptVerify;
+    throw nb::value_error(("unknown mode '" + mode + "': use confadapt, static, lossless or confadapt_verify").c_str());
 }
 
 const char *mode_name(mtp::AcceptMode mode) {
     switch (mode) {
         case mtp::AcceptMode::Static: return "static";
         case mtp::AcceptMode::Lossless: return "lossless";
+        case mtp::AcceptMode::ConfAdaptVerify: return "confadapt_verify";
         default: return "confadapt";
     }
 }
@@ -95,6 +97,7 @@ NB_MODULE(_core, m) {
                      [](mtp::DecodeParams &p, const std::string &v) { p.mode = parse_mode(v); })
         .def_rw("k_max", &mtp::DecodeParams::k_max)
         .def_rw("tau", &mtp::DecodeParams::tau)
+        .def_rw("propose_tau", &mtp::DecodeParams::propose_tau)
         .def_rw("mask_id", &mtp::DecodeParams::mask_id)
         .def_rw("mask_range", &mtp::DecodeParams::mask_range)
         .def_rw("max_tokens", &mtp::DecodeParams::max_tokens)

@@ -1,7 +1,7 @@
 // The MTP decode loop (METHOD.md section 2), read top to bottom in Decoder::step().
 //
 // State: `cached_` tokens have their KV in the cache; `pending_` tokens were emitted but not fed yet;
-// `proposals_` (lossless mode only) were proposed by masks but not verified yet. A pass feeds
+// `proposals_` (lossless and confadapt_verify modes) were proposed by masks but not verified yet. A pass feeds
 // pending + proposals + masks, reads the rows it needs, accepts tokens, and removes every mask (and
 // every rejected proposal) from the KV cache before the next pass.
 #include "decode_loop.h"
@@ -194,6 +194,10 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     params_ = params;
     if (params_.k_max < 1) throw std::invalid_argument("k_max must be >= 1");
     if (params_.k_max > 1 && params_.mask_id < 0) throw std::invalid_argument("k_max > 1 needs a mask token");
+    if (params_.mode == AcceptMode::ConfAdaptVerify && (params_.temperature > 0.0f || params_.repeat_penalty != 1.0f)) {
+        throw std::invalid_argument("confadapt_verify decodes greedily without a repeat penalty: sample with "
+                                    "confadapt or lossless");
+    }
     stats_ = DecodeStats{};
     stats_.prompt_tokens = static_cast<int>(prompt.size());
     start_estimate();
@@ -214,7 +218,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     pending_from_mask_.assign(pending_.size(), 0);
     proposals_.clear();
     proposal_q_.clear();
-    proposal_masks_ = 0;
+    proposal_masks_ = proposal_direct_ = 0;
     if (sampler_ != nullptr) {
         for (int32_t t : prompt) api_.sampler_accept(sampler_, t);  // prompt tokens count for repeat penalty
     }
@@ -229,8 +233,9 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
 }
 
 RuleKey rule_key(const DecodeParams &p) {
-    return RuleKey{p.mode, p.tau, p.mask_id, p.mask_range, std::max(1, std::min(p.k_max - 1, 32)), p.fixed_shape,
-                   p.track_agreement};
+    const float propose_tau = p.mode == AcceptMode::ConfAdaptVerify ? p.propose_tau : -1.0f;
+    return RuleKey{p.mode, p.tau, propose_tau, p.mask_id, p.mask_range, std::max(1, std::min(p.k_max - 1, 32)),
+                   p.fixed_shape, p.track_agreement};
 }
 
 Decoder::Memories::const_iterator Decoder::memory_of(const RuleKey &key) const {
@@ -410,7 +415,7 @@ std::vector<int32_t> Decoder::step() {
     // Accept tokens, then drop from the KV cache everything that is not a committed token.
     std::vector<int32_t> emitted;
     int committed = n_pending;
-    if (params_.mode == AcceptMode::Lossless) {
+    if (params_.mode == AcceptMode::Lossless || params_.mode == AcceptMode::ConfAdaptVerify) {
         committed += accept_lossless(masks, row_index(last_pending), emitted);
     } else {
         accept_lossy(masks, row_index(last_pending), emitted);
@@ -569,20 +574,31 @@ int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out
     stats_.accepted_at.resize(stats_.proposed_at.size(), 0);
     // The estimate judges masks by the tokens they finally gave: those proposed by the last pass's masks and
     // verified now (a mask below tau, or one after an unverified proposal, gave none).
-    if (proposal_masks_ > 0) acceptance_.record(proposal_masks_, verified);
+    if (proposal_masks_ > 0) acceptance_.record(proposal_masks_, proposal_direct_ + verified);
 
     out.assign(proposals_.begin(), proposals_.begin() + verified);
     out.push_back(next);
     pending_from_mask_.assign(1, 0);
 
     // The masks propose only when every earlier token was verified: they were conditioned on them.
+    // confadapt_verify first emits ConfAdapt's confident prefix (fed next pass like any emitted token), then
+    // proposes the rows after it that clear the lower propose_tau.
+    const bool verify_mode = params_.mode == AcceptMode::ConfAdaptVerify;
+    const float propose_tau = verify_mode ? params_.propose_tau : params_.tau;
     std::vector<int32_t> new_proposals;
     std::vector<std::vector<float>> new_q;
+    int direct = 0;
     if (verified == n_prop) {
         for (int j = 1; j <= masks; ++j) {
             const int row = first_row + n_prop + j;
             const Row r = top1(row);
-            if (r.prob < params_.tau) break;
+            if (verify_mode && direct == j - 1 && r.prob >= params_.tau) {
+                out.push_back(r.token);
+                pending_from_mask_.push_back(1);
+                direct += 1;
+                continue;
+            }
+            if (r.prob < propose_tau) break;
             if (sampling) {
                 std::vector<float> q = softmax(api_.get_logits_ith(ctx_, row), n_vocab_, params_.temperature);
                 std::discrete_distribution<int32_t> pick(q.begin(), q.end());
@@ -593,8 +609,11 @@ int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out
             }
         }
     }
-    if (masks > 0 && new_proposals.empty()) acceptance_.record(masks, 0);  // these masks gave nothing
+    // Masks that proposed nothing are judged now by what they emitted, the others when their proposals are checked.
+    if (masks > 0 && new_proposals.empty()) acceptance_.record(masks, direct);
+    stats_.mask_tokens += direct;
     proposal_masks_ = new_proposals.empty() ? 0 : masks;
+    proposal_direct_ = direct;
     proposals_ = std::move(new_proposals);
     proposal_q_ = std::move(new_q);
     return verified;

@@ -12,12 +12,15 @@
 
 namespace mtp {
 
-enum class AcceptMode { ConfAdapt, Static, Lossless };
+// ConfAdaptVerify: ConfAdapt's confident prefix is emitted at once, and the mask rows after it that clear
+// propose_tau are proposed and verified by the next pass, as Lossless proposes all of its tokens.
+enum class AcceptMode { ConfAdapt, Static, Lossless, ConfAdaptVerify };
 
 struct DecodeParams {
     AcceptMode mode = AcceptMode::ConfAdapt;
     int k_max = 1;                // tokens predicted per pass at most (k_max - 1 masks)
     float tau = 0.9f;             // ConfAdapt threshold on the top-1 probability
+    float propose_tau = 0.5f;     // ConfAdaptVerify: a row below tau but at least this is proposed
     int32_t mask_id = -1;         // -1: the model has no mask token (k_max must be 1)
     bool mask_range = false;      // slot j uses mask_id + j instead of one id
     int max_tokens = 256;
@@ -86,14 +89,15 @@ struct DecodeStats {
 struct RuleKey {
     AcceptMode mode = AcceptMode::ConfAdapt;
     float tau = -1.0f;
+    float propose_tau = -1.0f;
     int32_t mask_id = -1;
     bool mask_range = false;
     int max_masks = 0;
     bool fixed_shape = false;
     bool track_agreement = false;
     bool operator==(const RuleKey &o) const {
-        return mode == o.mode && tau == o.tau && mask_id == o.mask_id && mask_range == o.mask_range &&
-               max_masks == o.max_masks && fixed_shape == o.fixed_shape && track_agreement == o.track_agreement;
+        return mode == o.mode && tau == o.tau && propose_tau == o.propose_tau && mask_id == o.mask_id &&
+               mask_range == o.mask_range && max_masks == o.max_masks && fixed_shape == o.fixed_shape && track_agreement == o.track_agreement;
     }
 };
 RuleKey rule_key(const DecodeParams &params);
@@ -180,6 +184,7 @@ private:
     std::vector<int32_t> proposals_;     // lossless: proposed, not yet verified or emitted
     std::vector<std::vector<float>> proposal_q_;  // lossless sampling: proposal distributions
     int proposal_masks_ = 0;             // lossless: masks appended by the pass that made proposals_
+    int proposal_direct_ = 0;            // ConfAdaptVerify: ... of which emitted at once, before the proposals
     bool prefilling_ = false, done_ = true;
     std::string stop_reason_;
     int pass_index_ = 0;

@@ -59,7 +59,7 @@ class Mode:
     """One row of the bench: how to decode, and what the JSON row says about it."""
 
     label: str
-    mode: str  # "plain", "prompt_lookup", "confadapt", "static", "lossless"
+    mode: str  # "plain", "prompt_lookup", "confadapt", "static", "lossless", "confadapt_verify"
     k_max: int | str | None = None
     tau: float | None = None
     options: dict = field(default_factory=dict)  # MTPModel.generate options
@@ -110,7 +110,8 @@ def _gsm8k_row(r: dict) -> Prompt:
 # -- modes -----------------------------------------------------------------------------------------------
 def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[float],
                   lookup: Sequence[int], other_shape: bool = False) -> list[Mode]:
-    """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto and lossless.
+    """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto, lossless and
+    confadapt_verify.
 
     Passes with masks have one shape on a GPU (fixed_shape) and vary on a CPU by default; `other_shape` adds
     k_max 3, the trained k_max, auto and lossless with the other choice, to show what it changes."""
@@ -126,6 +127,9 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
     modes.append(Mode("auto", "auto", "auto", tau, {"k_max": "auto", "tau": tau}))
     lossless_tau = model.tau_for("lossless")  # proposals are verified: a lower threshold than ConfAdapt's pays
     modes.append(Mode("lossless auto", "lossless", "auto", lossless_tau, {"k_max": "auto", "mode": "lossless"}))
+    # ConfAdapt's confident prefix at once, the rows after it down to lossless's threshold verified next pass
+    modes.append(Mode("confadapt_verify auto", "confadapt_verify", "auto", tau,
+                      {"k_max": "auto", "mode": "confadapt_verify", "tau": tau}))
     if other_shape:
         fixed = not model.on_gpu
         tag = "fixed shape" if fixed else "varying shape"

@@ -19,18 +19,23 @@ import llama_cpp  # noqa: E402  (after the version check, so a wrong version fai
 
 from . import _core  # noqa: E402
 
-Mode = Literal["confadapt", "static", "lossless"]
-MODES = ("confadapt", "static", "lossless")
+Mode = Literal["confadapt", "static", "lossless", "confadapt_verify"]
+MODES = ("confadapt", "static", "lossless", "confadapt_verify")
 # Lossless mode's default proposal threshold. A wrong proposal costs a verified row, never output quality, so
 # proposing below ConfAdapt's 0.9 pays: run-3 SmolLM2-MTP, k_max 6, tokens per pass at tau 0.9 / 0.7 / 0.5 / 0.3 /
 # 0.1: GSM8K 1.76 / 2.21 / 2.39 / 2.36 / 2.33, chat 1.48 / 1.63 / 1.77 / 1.87 / 1.84 (docs/RESULTS.md, lossless).
 LOSSLESS_TAU = 0.5
+# confadapt_verify: ConfAdapt emits its confident prefix (tau) at once; the mask rows after it that clear
+# propose_tau (default LOSSLESS_TAU) are proposed and verified by the next pass, as lossless mode does.
 
 # Decoding options of generate/stream/stream_tokens and their defaults (None: the model's default).
 DECODE_OPTIONS: dict[str, object] = {
     "k_max": None,  # tokens per pass at most (k_max - 1 masks); 1 = plain; "auto" = cost-aware (calibrate.py)
     "tau": None,  # threshold on the top-1 probability of each mask row (None: tau_for(mode))
-    "mode": "confadapt",  # "confadapt", "static" (accept all k) or "lossless" (verify before emitting)
+    # "confadapt", "static" (accept all k), "lossless" (verify before emitting) or "confadapt_verify" (emit the
+    # confident prefix, verify the less confident rows after it)
+    "mode": "confadapt",
+    "propose_tau": None,  # confadapt_verify: the proposal threshold (None: LOSSLESS_TAU)
     "temperature": 0.0,  # 0 = greedy
     "top_k": 40,
     "top_p": 0.95,
@@ -308,6 +313,9 @@ class MTPModel:
             raise ValueError(f"temperature = {temperature!r} must be >= 0")
         if mode == "lossless" and temperature > 0 and o["repeat_penalty"] != 1.0:
             raise ValueError("lossless sampling keeps the output distribution exact only without a repeat penalty")
+        if mode == "confadapt_verify" and (temperature > 0 or o["repeat_penalty"] != 1.0):
+            raise ValueError("confadapt_verify decodes greedily without a repeat penalty: for sampling use "
+                             "mode='confadapt' or mode='lossless'")
         p = _core.DecodeParams()
         p.mode = mode
         k_max = self.default_k_max if o["k_max"] is None else o["k_max"]
@@ -320,6 +328,10 @@ class MTPModel:
                 pass_cost = pass_cost_for(self)
         p.k_max = self._check_k_max(k_max)
         p.tau = self._check_tau(self.tau_for(mode) if o["tau"] is None else o["tau"])
+        p.propose_tau = self._check_tau(LOSSLESS_TAU if o["propose_tau"] is None else o["propose_tau"])
+        if mode == "confadapt_verify" and p.propose_tau > p.tau:
+            raise ValueError(f"propose_tau = {p.propose_tau:g} is above tau = {p.tau:g}: rows that clear tau are "
+                             "emitted at once, so only a lower propose_tau proposes anything")
         p.mask_id = -1 if self.mask_token_id is None else self.mask_token_id
         p.mask_range = self.metadata.mask_mode == "range"
         p.max_tokens = max_tokens
@@ -363,9 +375,9 @@ class MTPModel:
                       **options) -> Iterator[list[int]]:
         """Yield the tokens each pass accepts; `last_stats()` has the stats afterwards.
 
-        Options (see DECODE_OPTIONS): k_max, tau, mode ("confadapt", "static", "lossless"), temperature,
-        top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement, pass_cost, trace,
-        fixed_shape.
+        Options (see DECODE_OPTIONS): k_max, tau, mode ("confadapt", "static", "lossless", "confadapt_verify"),
+        propose_tau, temperature, top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement,
+        pass_cost, trace, fixed_shape.
         Stopping early (closing the generator, Ctrl-C) leaves the model usable: between passes the KV
         cache only ever holds committed tokens.
         """
@@ -413,8 +425,9 @@ class MTPModel:
                **kwargs) -> Iterator[str]:
         """Yield text as passes accept tokens, never splitting a UTF-8 character.
 
-        Keyword options: k_max, tau, mode ("confadapt", "static", "lossless"), temperature, top_k, top_p,
-        min_p, repeat_penalty, seed, stop (strings), stop_token_ids, track_agreement, reuse_cache.
+        Keyword options: k_max, tau, mode ("confadapt", "static", "lossless", "confadapt_verify"), propose_tau,
+        temperature, top_k, top_p, min_p, repeat_penalty, seed, stop (strings), stop_token_ids, track_agreement,
+        reuse_cache.
         """
         stops = [s for s in (stop or []) if s]
         utf8 = _Utf8Stream()

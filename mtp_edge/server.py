@@ -55,7 +55,7 @@ class _Common(BaseModel):
     mtp_k_max: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
         None, description="tokens per pass at most; 1 = plain decoding; 'auto' = as many masks as pay here")
     mtp_tau: float | None = Field(None, gt=0.0, le=1.0, description="ConfAdapt threshold")
-    mtp_mode: Literal["confadapt", "static", "lossless"] | None = None
+    mtp_mode: Literal["confadapt", "static", "lossless", "confadapt_verify"] | None = None
 
     def options(self) -> dict[str, Any]:
         return dict(max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,

@@ -21,11 +21,16 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
                         "machine's measured pass costs, up to the model's mtp.k_max (default: auto)")
     p.add_argument("--tau", type=float, default=None,
                    help="threshold in (0, 1]; default: the model's (ConfAdapt), 0.5 with --mode lossless")
+    p.add_argument("--propose-tau", type=float, default=None,
+                   help="--mode confadapt_verify: rows below --tau but at least this are proposed and verified by "
+                        "the next pass (default 0.5)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--static", action="store_true", help="accept all k tokens of a pass (no confidence test)")
     g.add_argument("--ntp", action="store_true", help="plain next-token decoding (k_max = 1)")
-    g.add_argument("--mode", choices=["confadapt", "static", "lossless"], default=None,
-                   help="acceptance rule (default confadapt; lossless = output identical to plain decoding)")
+    g.add_argument("--mode", choices=["confadapt", "static", "lossless", "confadapt_verify"], default=None,
+                   help="acceptance rule (default confadapt; lossless = output identical to plain decoding; "
+                        "confadapt_verify = confadapt's confident tokens at once, the less confident rows after "
+                        "them verified by the next pass)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-k", type=int, default=40)
     p.add_argument("--top-p", type=float, default=0.95)
@@ -45,7 +50,7 @@ def decoding_options(args: argparse.Namespace) -> dict:
             k_max = int(k_max)
         except ValueError:
             raise ValueError(f"--k-max {k_max!r} must be an integer >= 1 or 'auto'") from None
-    return dict(k_max=k_max, tau=args.tau, mode=mode, temperature=args.temperature, top_k=args.top_k,
+    return dict(k_max=k_max, tau=args.tau, mode=mode, propose_tau=args.propose_tau, temperature=args.temperature, top_k=args.top_k,
                 top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty, seed=args.seed)
 
 
