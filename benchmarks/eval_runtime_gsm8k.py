@@ -4,9 +4,10 @@
         --data ../shared/data/gsm8k/test.jsonl --n 100 --max-tokens 200 --threads 2 --json docs/results/eval.json
 
 Settings: the original model at k=1 (`--original`, its own file), MTP k=1, static k=2..4, ConfAdapt tau
-0.99/0.95/0.9/0.8/0.7/0.6 at the model's trained k_max. Eff. k is tokens / passes over all questions (the prompt
-pass included, as the runtime counts it); agreement is the loop's own check of mask-row tokens against the model's
-greedy choice; accuracy uses the distill evaluator's answer extraction. `--only 0,3` runs some rows (one process
+0.99/0.95/0.9/0.8/0.7/0.6 at the model's trained k_max (`--settings verify`: lossless and confadapt_verify rows
+instead). Eff. k is tokens / passes over all questions (the prompt pass included, as the runtime counts it);
+agreement is the loop's own check of mask-row tokens against the model's greedy choice (verified proposals agree by
+construction); accuracy uses the distill evaluator's answer extraction. `--only 0,3` runs some rows (one process
 per row in parallel on a machine of many cores); `--merge A.json B.json ...` joins such parts into one table.
 """
 
@@ -29,6 +30,10 @@ def settings(k_max: int, which: str = "paper", original: bool = False) -> list[t
     if which == "headline":  # the issue's targets only: k=1 against ConfAdapt at tau 0.9 (and 0.8)
         return rows + [("MTP k=1", {"k_max": 1})] + [(f"ConfAdapt tau={t} (k_max={k_max})", {"k_max": k_max, "tau": t})
                                                      for t in (0.9, 0.8)]
+    if which == "verify":  # the modes that verify proposals: lossless, and ConfAdapt with verification below tau
+        rows += [("MTP k=1", {"k_max": 1}), (f"lossless (k_max={k_max})", {"k_max": k_max, "mode": "lossless"})]
+        return rows + [(f"ConfAdapt+verify tau={t} (k_max={k_max})",
+                        {"k_max": k_max, "tau": t, "mode": "confadapt_verify"}) for t in (0.9, 0.8, 0.7)]
     rows += [("MTP k=1", {"k_max": 1})]
     # the paper's static k: every pass appends k-1 masks after the re-fed tokens (on a GPU the default one-shape
     # passes would give a k-token pass room for fewer masks: static k=2 emitted 1.5 tokens a pass on the H200)
@@ -41,17 +46,21 @@ def settings(k_max: int, which: str = "paper", original: bool = False) -> list[t
 def evaluate_row(model, label: str, options: dict, prompts: list[list[int]], golds: list, max_tokens: int) -> dict:
     """One table row: every question decoded with `options` from an empty cache."""
     t0 = time.time()
-    tokens = passes = checked = agreed = correct = 0
+    tokens = passes = checked = agreed = correct = wrong = 0
     for ids, gold in zip(prompts, golds):
         result = model.generate(ids, max_tokens, reuse_cache=False, **options)
         s = result.stats
         tokens += s.tokens
         passes += s.passes
-        checked += s.checked
-        agreed += round((s.mask_agreement or 0.0) * s.checked)
+        # mask-row tokens against the model's greedy choice: those emitted at once are checked by the next pass;
+        # verified proposals (lossless, confadapt_verify) agree by construction
+        checked += s.checked + s.proposals_accepted
+        agreed += round((s.mask_agreement or 0.0) * s.checked) + s.proposals_accepted
+        wrong += s.checked - round((s.mask_agreement or 0.0) * s.checked)
         correct += extract_number(result.text) == gold
     return {"label": label, "accuracy": correct / len(prompts), "correct": correct,
             "eff_k": tokens / max(1, passes), "agreement": agreed / checked if checked else None,
+            "wrong_per_token": wrong / max(1, tokens),
             "tokens": tokens, "passes": passes, "n_questions": len(prompts), "seconds": round(time.time() - t0, 1)}
 
 
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-gpu-layers", type=int, default=0)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--settings", choices=("paper", "headline"), default="paper")
+    ap.add_argument("--settings", choices=("paper", "headline", "verify"), default="paper")
     ap.add_argument("--only", default=None, help="comma-separated row indices of the table to run (0 = first)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="join the rows of earlier runs")
     args = ap.parse_args(argv)

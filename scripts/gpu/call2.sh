@@ -1,3 +1,4 @@
 source .carry/dev/env.sh
-cp .carry/b/gpart_ab /tmp/gg/
+# the GGUF's parts this call carries: .carry/b (ab) or .carry/a2 (aab, abb: call it twice, see call3.sh)
+for f in .carry/b/gpart_* .carry/a2/gpart_*; do [ -f "$f" ] && cp "$f" /tmp/gg/; done
 echo "call2 ok $(( $(date +%s) - $(cat /tmp/t0) )) s since t0"

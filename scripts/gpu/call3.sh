@@ -1,7 +1,7 @@
 # call 3: last GGUF part + data, then the training job in its own session. usage: call3.sh JOB TRAIN_END_S
 source .carry/dev/env.sh
-# the GGUF in five parts (session 10: the checkout grew past what 40 MB parts leave of a call): aa (call 1), aab
-# and abb (with .carry/r1 and r2, calladd.sh), ab (call 2), ac (here); the glob puts them in order
+# the GGUF in five parts (session 10: the checkout grew past what 40 MB parts leave of a call): aa (call 1), ab
+# (call2.sh with .carry/b), aab and abb (call2.sh again with .carry/a2), ac (here); the glob puts them in order
 cat /tmp/gg/gpart_* .carry/c/gpart_ac > /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
 [ "$(sha256sum /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf | cut -d' ' -f1)" = "$(cat .carry/c/gguf.sha256)" ] || { echo GGUF CHECKSUM MISMATCH; exit 1; }
 # training data: the committed teacher answers and self-prompted requests (scripts/gpu/data), else what is carried

@@ -4,8 +4,6 @@
 # failed), so each part is appended once, by name.
 source .carry/dev/env.sh
 mkdir -p /tmp/add
-# two parts of the GGUF ride with r1 and r2 (see call3.sh)
-cp .carry/r*/gpart_* /tmp/gg/ 2>/dev/null
 for f in .carry/r1/r128tar_* .carry/r2/r128tar_* .carry/r3/r128tar_*; do
   [ -f "$f" ] && [ ! -f /tmp/add/.has_$(basename $f) ] && cat "$f" >> /tmp/add/r128.tar && touch /tmp/add/.has_$(basename $f)
 done

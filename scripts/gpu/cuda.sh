@@ -64,8 +64,8 @@ eval_models_on_gpu() {  # usage: eval_models_on_gpu NAME ...: each /tmp/mtp_NAME
   local m                # another (three at once on the one GPU took 7x as long a row); torch stays out of them
   for m in "$@"; do
     [ -f /tmp/mtp_$m.gguf ] && installed python3 $REPO/benchmarks/eval_runtime_gsm8k.py -m /tmp/mtp_$m.gguf \
-      --data /tmp/data/test.jsonl --n ${EVAL_N:-100} --max-tokens 200 --n-gpu-layers -1 --settings headline \
-      --only 1,2 --json $RES/eval_gpu_$m.json > $RES/eval_gpu_$m.log 2>&1
+      --data /tmp/data/test.jsonl --n ${EVAL_N:-100} --max-tokens 200 --n-gpu-layers -1 \
+      --settings ${EVAL_SETTINGS:-headline} --only ${EVAL_ONLY:-1,2} --json $RES/eval_gpu_$m.json > $RES/eval_gpu_$m.log 2>&1
     tail -4 $RES/eval_gpu_$m.log
   done
 }
