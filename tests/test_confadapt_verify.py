@@ -83,3 +83,21 @@ def test_bad_options_name_the_fix(model_f16):
         model_f16.generate(tokens, 4, k_max=4, mode="confadapt_verify", tau=0.9, propose_tau=0.95)
     with pytest.raises(ValueError, match="confadapt_verify"):
         model_f16.generate(tokens, 4, mode="verify")
+
+
+def test_generate_cli_runs_the_mode(tmp_path_factory, capsys):
+    """`mtp-edge generate --mode confadapt_verify` on SmolLM2 with random MTP tokens, built the demo's way."""
+    import json
+
+    from product_util import mtp_smollm2
+
+    from mtp_edge.cli import main
+
+    path = mtp_smollm2(tmp_path_factory.getbasetemp())
+    args = ["generate", "-m", str(path), "--threads", "2", "-p", "Count to ten.", "--chat", "-n", "24", "--k-max",
+            "4", "--mode", "confadapt_verify"]
+    assert main(args + ["--propose-tau", "0.001", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["tokens"]) > 0 and out["passes"] >= 1
+    assert main(args + ["--propose-tau", "0.95"]) == 1  # above the model's tau 0.9: the message names the fix
+    assert "propose_tau = 0.95 is above tau" in capsys.readouterr().err

@@ -50,8 +50,9 @@ def decoding_options(args: argparse.Namespace) -> dict:
             k_max = int(k_max)
         except ValueError:
             raise ValueError(f"--k-max {k_max!r} must be an integer >= 1 or 'auto'") from None
-    return dict(k_max=k_max, tau=args.tau, mode=mode, propose_tau=args.propose_tau, temperature=args.temperature, top_k=args.top_k,
-                top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty, seed=args.seed)
+    return dict(k_max=k_max, tau=args.tau, mode=mode, propose_tau=args.propose_tau, temperature=args.temperature,
+                top_k=args.top_k, top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
+                seed=args.seed)
 
 
 def load_model(args: argparse.Namespace):
