@@ -69,6 +69,22 @@ def reference_llama(smollm2_path):
     llm.close()
 
 
+@pytest.fixture(scope="session")
+def reference_f16(smollm2_f16_path):
+    """llama-cpp-python's Llama on the F16 file: the plain greedy reference that exact modes must equal."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                          verbose=False)
+    yield llm
+    llm.close()
+
+
+def chat_ids(model, text: str) -> list[int]:
+    """The tokens of one user turn in the model's prompt format."""
+    return model.tokenize(model.format_chat([{"role": "user", "content": text}]))
+
+
 def llama_greedy(llm, prompt_tokens: list[int], max_tokens: int) -> list[int]:
     """Plain greedy decoding through llama-cpp-python (stops at an end-of-generation token)."""
     out: list[int] = []

@@ -5,21 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PROMPTS, THREADS, llama_greedy
-
-
-@pytest.fixture(scope="module")
-def reference_f16(smollm2_f16_path):
-    import llama_cpp
-
-    llm = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                          verbose=False)
-    yield llm
-    llm.close()
-
-
-def chat(model, text):
-    return model.tokenize(model.format_chat([{"role": "user", "content": text}]))
+from conftest import PROMPTS, llama_greedy
+from conftest import chat_ids as chat
 
 
 def passes(result):

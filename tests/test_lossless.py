@@ -9,24 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import PROMPTS, STAND_IN_MASK_ID, THREADS, llama_greedy
+from conftest import chat_ids as chat
 
 # With the untrained stand-in mask, a low tau makes the masks propose nearly every pass, and nearly every
 # proposal fail: the rejection paths run constantly.
 TAUS = (0.02, 0.3, 0.9)
-
-
-@pytest.fixture(scope="module")
-def reference_f16(smollm2_f16_path):
-    import llama_cpp
-
-    llm = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                          verbose=False)
-    yield llm
-    llm.close()
-
-
-def chat(model, text):
-    return model.tokenize(model.format_chat([{"role": "user", "content": text}]))
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
