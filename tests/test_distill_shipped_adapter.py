@@ -48,7 +48,11 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
     llm.eval(seq)
     got = torch.tensor(np.array(llm.scores[len(seq) - 8:len(seq)]), dtype=torch.float32)[:, :ref.shape[1]]
     assert got.argmax(-1).tolist() == ref.argmax(-1).tolist()
+    # Two float32 engines differ by summation order over 30 layers: up to 0.04 in logits of scale 23-32 with the
+    # run-10 adapter (0.15%); a wrong merge (scale, transpose, a missed module) moves them by whole units. The
+    # probability bound follows (dp ~ p(1-p) dlogit: 0.004 on this adapter's mid-range mask rows).
+    torch.testing.assert_close(got, ref, atol=0.1, rtol=0)
     torch.testing.assert_close(torch.softmax(got, -1).max(-1).values, torch.softmax(ref, -1).max(-1).values,
-                               atol=2e-3, rtol=0)
+                               atol=1e-2, rtol=0)
     # the trained mask rows predict: row 1 (first mask) is confident on this easy continuation
     assert torch.softmax(ref[1], -1).max().item() > 0.9
