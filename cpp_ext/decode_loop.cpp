@@ -416,7 +416,7 @@ std::vector<int32_t> Decoder::step() {
     std::vector<int32_t> emitted;
     int committed = n_pending;
     if (params_.mode == AcceptMode::Lossless || params_.mode == AcceptMode::ConfAdaptVerify) {
-        committed += accept_lossless(masks, row_index(last_pending), emitted);
+        committed += accept_verifying(masks, row_index(last_pending), emitted);
     } else {
         accept_lossy(masks, row_index(last_pending), emitted);
     }
@@ -502,7 +502,7 @@ int Decoder::accept_lossy(int masks, int first_row, std::vector<int32_t> &out) {
     return accepted_masks;
 }
 
-int Decoder::accept_lossless(int masks, int first_row, std::vector<int32_t> &out) {
+int Decoder::accept_verifying(int masks, int first_row, std::vector<int32_t> &out) {
     // Verify the proposals in order against the rows before them; emit the verified prefix plus the
     // model's own token at the first mismatch (or after the last proposal).
     const int n_prop = static_cast<int>(proposals_.size());

@@ -97,7 +97,8 @@ struct RuleKey {
     bool track_agreement = false;
     bool operator==(const RuleKey &o) const {
         return mode == o.mode && tau == o.tau && propose_tau == o.propose_tau && mask_id == o.mask_id &&
-               mask_range == o.mask_range && max_masks == o.max_masks && fixed_shape == o.fixed_shape && track_agreement == o.track_agreement;
+               mask_range == o.mask_range && max_masks == o.max_masks && fixed_shape == o.fixed_shape &&
+               track_agreement == o.track_agreement;
     }
 };
 RuleKey rule_key(const DecodeParams &params);
@@ -142,7 +143,7 @@ private:
     Row top1(int batch_index) const;        // top-1 token and its probability
     int32_t sample_first(int batch_index);
     int accept_lossy(int masks, int first_row, std::vector<int32_t> &out);
-    int accept_lossless(int masks, int n_pending, std::vector<int32_t> &out);
+    int accept_verifying(int masks, int first_row, std::vector<int32_t> &out);  // lossless, confadapt_verify
     std::vector<int32_t> finish_pass(std::vector<int32_t> emitted, int n_already_cached);
     void setup_sampler();
     void free_sampler();
@@ -181,9 +182,9 @@ private:
     std::vector<int32_t> fed_;           // the tokens of the current pass (kept to avoid reallocating)
     std::vector<int32_t> pending_;       // emitted, not yet in the KV cache
     std::vector<char> pending_from_mask_;
-    std::vector<int32_t> proposals_;     // lossless: proposed, not yet verified or emitted
+    std::vector<int32_t> proposals_;     // lossless, confadapt_verify: proposed, not yet verified or emitted
     std::vector<std::vector<float>> proposal_q_;  // lossless sampling: proposal distributions
-    int proposal_masks_ = 0;             // lossless: masks appended by the pass that made proposals_
+    int proposal_masks_ = 0;             // masks appended by the pass that made proposals_
     int proposal_direct_ = 0;            // ConfAdaptVerify: ... of which emitted at once, before the proposals
     bool prefilling_ = false, done_ = true;
     std::string stop_reason_;
