@@ -152,7 +152,7 @@ NB_MODULE(_core, m) {
     m.def("prompt_pass_masks", &mtp::prompt_pass_masks, "cost"_a, "n_prompt"_a, "most"_a, "budget"_a = 0.03,
           "Masks on the prompt's pass: the most whose extra cost stays within `budget` of the pass.");
     m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2, "switch_cost"_a = 0.0,
-          "Plain passes between one-mask probes when the cost-aware policy picks plain decoding (switch_cost: "
+          "Plain passes between probes when the cost-aware policy picks plain decoding (switch_cost: "
           "what a change of pass size costs, in the curve's unit).");
     m.def("best_fixed_pass", &mtp::best_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a,
           "The pass size (2..k_max) with the most expected tokens per unit of cost, for one-shape passes.");

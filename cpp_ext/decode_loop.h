@@ -165,7 +165,7 @@ private:
     using Memories = std::vector<std::pair<RuleKey, RuleMemory>>;
     Memories estimates_;  // other rules' estimates, least recent first
     Memories::const_iterator memory_of(const RuleKey &key) const;
-    int probe_interval_ = 16;      // plain passes between one-mask probes (cost-aware policy)
+    int probe_interval_ = 16;      // plain passes between probes (cost-aware policy)
     int fixed_pass_ = 0;           // fixed_shape: the tokens of every pass with masks, this generation; else 0
     int passes_since_probe_ = 0;
     bool masks_can_pay_ = true;    // the policy could choose masks on this curve at all (masks_can_pay)

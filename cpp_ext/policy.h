@@ -48,7 +48,7 @@ bool masks_can_pay(const std::vector<double> &cost, int max_masks, int fixed_pas
 // pass (a GPU: several; this 2-core CPU at 43 tokens: 5 masks cost +11-15%, so fewer).
 int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, double budget = 0.03);
 
-// Plain passes between one-mask probes when the policy picks plain decoding: a probe (a pass of
+// Plain passes between probes when the policy picks plain decoding: a probe (a pass of
 // `probe_pass` tokens) costs cost(probe_pass) / cost(1) - 1 more than a plain pass, plus two changes of pass
 // shape (`switch_cost` each, in the curve's unit: into the probe and back; llama.cpp's CUDA backend runs a new
 // shape's first pass without its graph and captures it on the second, ~10 ms on an H200 where a plain pass is
