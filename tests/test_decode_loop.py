@@ -116,7 +116,7 @@ def test_full_context_ends_with_context(smollm2_path):
         result = m.generate(prompt, 500, k_max=k, mode="static")
         assert result.stop_reason in ("context", "stop")
         if result.stop_reason == "context":
-            assert len(prompt) + len(result.tokens) == 64
+            assert len(prompt) + len(result.tokens) == m.n_ctx  # llama.cpp may round 64 up (256 here)
     m.close()
 
 
