@@ -17,8 +17,16 @@ from pathlib import Path
 
 from mtp_edge import MTPModel
 
-RULES = [("lossless", {"mode": "lossless"}), ("confadapt_verify 0.9", {"mode": "confadapt_verify"}),
-         ("confadapt 0.9", {"mode": "confadapt"})]
+
+
+def rules(propose_taus: list[float]) -> list[tuple[str, dict]]:
+    """The verifying modes at each proposal threshold (lossless's tau is its proposal threshold), then ConfAdapt."""
+    out = []
+    for p in propose_taus:
+        tag = "" if p == 0.5 else f", propose {p:g}"  # 0.5: the runtime's default (LOSSLESS_TAU)
+        out += [(f"lossless{tag}", {"mode": "lossless", "tau": p}),
+                (f"confadapt_verify 0.9{tag}", {"mode": "confadapt_verify", "propose_tau": p})]
+    return out + [("confadapt 0.9", {"mode": "confadapt"})]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--passes", default="6,8", help="one-shape pass sizes (k_max) to compare")
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--propose-taus", default="0.5",
+                    help="proposal thresholds of the verifying modes, comma-separated (default 0.5, the runtime's)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     model = MTPModel(args.model, n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads)
@@ -36,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = [model.tokenize(model.format_chat([{"role": "user", "content": q}])) for q in questions]
     rows = {}
     print("| rule | one-shape pass | Eff. k |\n|---|---|---|")
-    for label, options in RULES:
+    for label, options in rules([float(t) for t in args.propose_taus.split(",")]):
         for size in (int(s) for s in args.passes.split(",")):
             tokens = passes = 0
             for ids in prompts:
