@@ -18,7 +18,6 @@ from pathlib import Path
 from mtp_edge import MTPModel
 
 
-
 def rules(propose_taus: list[float]) -> list[tuple[str, dict]]:
     """The verifying modes at each proposal threshold (lossless's tau is its proposal threshold), then ConfAdapt."""
     out = []

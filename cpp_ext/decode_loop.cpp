@@ -277,7 +277,10 @@ void Decoder::start_estimate() {
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
     // the acceptance so far says pays best on this machine's curve.
     fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max);
-    probe_interval_ = probe_interval(params_.pass_cost, 2, switch_cost_ms_);  // one-shape passes do not probe
+    // One-shape passes do not probe. The interval is priced as a 2-token probe's (~1% of the time), though a probe
+    // carries every mask: at zero acceptance it costs cost(k_max)/cost(1) - 1 (this CPU's F16: ~2-3% of the time),
+    // and where masks are accepted its emitted tokens pay for most of it.
+    probe_interval_ = probe_interval(params_.pass_cost, 2, switch_cost_ms_);
     guard_.begin_generation();
     guard_.set_switch_cost(switch_cost_ms_ * 1e-3);
     stats_.shape_switch_ms = switch_cost_ms_;  // what earlier generations measured, until this one measures
