@@ -216,6 +216,32 @@ def test_init_adapter_at_a_higher_rank_or_merged_for_full_finetuning_computes_th
     assert a_rows and all(t[4:].abs().sum() > 0 for t in a_rows)
 
 
+def test_range_mask_mode_from_a_single_mask_run_starts_as_that_model_and_trains_a_row_per_slot(tmp_path):
+    """--mask-mode range warm-started from a single-mask adapter: step 0 reads mask ids m, m+1, ... exactly as the
+    single-mask model reads m, m, ...; training then moves each slot's row on its own, and the run's outputs
+    (mtp_config.json, the packed batches) say range."""
+    from mtp_edge.distill.tokens import MtpConfig
+
+    _tiny_run(tmp_path, "single")
+    adapter = str(tmp_path / "single" / "model")
+    env = _tiny_run(tmp_path, "start", init_adapter=adapter, mask_mode="range", lr=1e-12, steps=1)["env"]
+    m = env["mask_ids"]
+    with torch.no_grad():
+        single = env["student"](input_ids=torch.tensor([[3, 7, 11, m[0], m[0], m[0]]])).logits
+        ranged = env["student"](input_ids=torch.tensor([[3, 7, 11, m[0], m[1], m[2]]])).logits
+    torch.testing.assert_close(ranged, single, atol=1e-5, rtol=0)
+    trained = _tiny_run(tmp_path, "range", init_adapter=adapter, mask_mode="range", steps=3)["env"]
+    rows = trained["student"].get_input_embeddings().weight[m[:4]].detach()
+    assert not torch.allclose(rows[1], rows[0]) and not torch.allclose(rows[2], rows[1])  # slots 0..2 (k_max 4)
+    torch.testing.assert_close(rows[3], env["student"].get_input_embeddings().weight[m[3]])  # slot 3: never fed
+    assert MtpConfig.load(tmp_path / "range" / "model").mask_mode == "range"
+    from mtp_edge.distill.train import TrainConfig, batch_for_step
+
+    cfg = TrainConfig(base="b", data="d", out="o", k_max=4, k_min=4, batch=2, regions=1, mask_mode="range")
+    batch = batch_for_step(trained["examples"], 0, cfg, m[0], 0)
+    assert set(batch.input_ids[0].tolist()) & set(m) == set(m[:3])
+
+
 def test_self_prompt_adds_teacher_written_requests_with_answers(tmp_path):
     from mtp_edge.distill.data import load_jsonl
 

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="loss weight of the plain next-token row against each mask row (1 = the paper's mean)")
     a("--init-adapter", default=None, help="start from this adapter folder's LoRA weights and mask rows "
                                            "(fresh optimiser); a higher --lora-rank grows it, --full merges it into the weights")
+    a("--mask-mode", choices=["single", "range"], default="single",
+      help="single: one mask token in every slot (the paper); range: slot j reads mask token j, each with its own "
+           "trained embedding (from a single-mask --init-adapter, every slot starts as its trained row)")
     a("--gen-samples", type=int, default=0, metavar="N",
       help="the teacher also writes N sampled answers per question (new text against learning answers by heart)")
     a("--gen-temperature", type=float, default=0.7, help="temperature of the --gen-samples answers")
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                       init_adapter=args.init_adapter, self_prompts=args.self_prompt,
                       prompt_max_new_tokens=args.prompt_max_new_tokens, gen_samples=args.gen_samples,
                       gen_temperature=args.gen_temperature, holdout_data=args.holdout_data, holdout_n=args.holdout_n,
-                      holdout_every=args.holdout_every)
+                      holdout_every=args.holdout_every, mask_mode=args.mask_mode)
     if not args.resume and (Path(args.out) / "checkpoint").exists():
         raise ValueError(f"{args.out} already holds a run: pass --resume to continue it or choose a new --out")
     (Path(args.out)).mkdir(parents=True, exist_ok=True)
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         stops = env["mtp"].stop_token_ids
         rows = evaluate_model(env["student"], env["tokenizer"], records, env["mask_ids"][0], stops, args.k_max,
                               args.eval_max_tokens, 128, args.prompt_format, ctx,
-                              settings=SETTINGS[args.eval_settings](args.k_max))
+                              settings=SETTINGS[args.eval_settings](args.k_max), mask_mode=args.mask_mode)
         table = markdown_table(rows)
         print(table)
         (Path(args.out) / "eval.md").write_text(table + "\n")

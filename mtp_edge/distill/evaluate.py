@@ -36,7 +36,7 @@ class SettingResult:
 
 def run_setting(model, prompts: list[list[int]], golds: list[str], tokenizer, label: str, k: int, tau: float,
                 static: bool, mask_id: int, stop_ids: list[int], max_tokens: int, batch: int,
-                autocast_dtype, ctx=None) -> SettingResult:
+                autocast_dtype, ctx=None, mask_mode: str = "single") -> SettingResult:
     """Decode every prompt with one setting; aggregate Eff. k and agreement over all passes/tokens."""
     t0 = time.time()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -45,7 +45,7 @@ def run_setting(model, prompts: list[list[int]], golds: list[str], tokenizer, la
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
             outs = decode_batch(model, [prompts[i] for i in idx], k, tau, max_tokens, mask_id, stop_ids, static,
-                                autocast_dtype=autocast_dtype, track_agreement=k > 1)
+                                mask_mode, autocast_dtype=autocast_dtype, track_agreement=k > 1)
             for i, r in zip(idx, outs):
                 results[i] = r
     correct = sum(extract_number(tokenizer.decode(r.tokens, skip_special_tokens=True)) == g
@@ -96,7 +96,7 @@ def markdown_table(rows: list[SettingResult]) -> str:
 
 def evaluate_model(model, tokenizer, records: list[dict], mask_id: int, stop_ids: list[int], k_max: int,
                    max_tokens: int, batch: int, prompt_format: str = "chat", original_ctx=None,
-                   settings=None, log=print) -> list[SettingResult]:
+                   settings=None, log=print, mask_mode: str = "single") -> list[SettingResult]:
     """The paper-style table on `records` (GSM8K question/answer); `original_ctx` turns the MTP weights off."""
     device = next(model.parameters()).device
     amp = torch.bfloat16 if device.type == "cuda" else None
@@ -110,7 +110,7 @@ def evaluate_model(model, tokenizer, records: list[dict], mask_id: int, stop_ids
     for i in first + [i for i in range(len(rows)) if i not in first]:
         label, k, tau, static, original = rows[i]
         out[i] = run_setting(model, prompts, golds, tokenizer, label, k, tau, static, mask_id, stop_ids, max_tokens,
-                             batch, amp, original_ctx if original else None)
+                             batch, amp, original_ctx if original else None, mask_mode)
         log(json.dumps(asdict(out[i])))
     return [out[i] for i in sorted(out)]
 
@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     records = load_jsonl(args.data)[:args.n]
     rows = evaluate_model(model, tok, records, ids[0], sorted(set(stop_token_ids(tok)) | set(mtp.stop_token_ids)),
                           args.k_max or mtp.k_max, args.max_tokens, args.batch, mtp.prompt_format, ctx,
-                          settings=select_settings(SETTINGS[args.settings](args.k_max or mtp.k_max), args.only))
+                          settings=select_settings(SETTINGS[args.settings](args.k_max or mtp.k_max), args.only),
+                          mask_mode=mtp.mask_mode)
     print(markdown_table(rows))
     if args.json:
         with open(args.json, "w") as f:

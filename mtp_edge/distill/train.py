@@ -65,6 +65,7 @@ class TrainConfig:
     holdout_data: str | None = None  # questions never trained on: their teacher answers measure generalisation
     holdout_n: int = 256
     holdout_every: int = 100
+    mask_mode: str = "single"  # "range": slot j reads mask token j (METHOD.md 1), each row its own embedding
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -89,7 +90,8 @@ def batch_for_step(examples: list[Example], step: int, cfg: TrainConfig, mask_id
         picks.append(examples[int(perm[j])])
     starts = [sample_region_starts(e.prompt_len, len(e.ids), cfg.regions, g) for e in picks]
     picks, starts = dist_.shard(picks, env), dist_.shard(starts, env)
-    return pack_regions([e.ids for e in picks], [e.prompt_len for e in picks], starts, k, mask_id, pad_id)
+    return pack_regions([e.ids for e in picks], [e.prompt_len for e in picks], starts, k, mask_id, pad_id,
+                        cfg.mask_mode)
 
 
 _PERMS: dict[tuple[int, int, int], torch.Tensor] = {}
@@ -136,7 +138,7 @@ def prepare(cfg: TrainConfig, log=print):
     mask_ids = add_mask_tokens(model, tok, seed=cfg.seed)
     n_base_vocab = min(mask_ids)
     if cfg.lora_rank:
-        student = make_lora(model, cfg.lora_rank, cfg.lora_alpha, mask_ids[:1])
+        student = make_lora(model, cfg.lora_rank, cfg.lora_alpha, trained_mask_rows(mask_ids, cfg))
         if cfg.init_adapter:
             warm_start_from_adapter(student, mask_ids, cfg.init_adapter)
             log(f"warm start from {cfg.init_adapter}")
@@ -148,13 +150,36 @@ def prepare(cfg: TrainConfig, log=print):
         if cfg.init_adapter:
             student = merge_adapter_for_full_finetuning(model, mask_ids, cfg.init_adapter)
             log(f"warm start from {cfg.init_adapter} (merged into the weights)")
+    if cfg.init_adapter and spread_single_mask_row(student, mask_ids, cfg):
+        log(f"mask mode range from a single-mask run: slots 1..{cfg.k_max - 2} start as a copy of slot 0")
     student.train()
     dist_.broadcast_parameters([p for p in student.parameters() if p.requires_grad], dist)
-    mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops)
+    mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops,
+                    mask_mode=cfg.mask_mode)
     holdout = holdout_batches(held, cfg, mask_ids[0], tok.pad_token_id) if held else []
     return dict(device=device, dist=dist, log=log, student=student, teacher=teacher, teacher_ctx=teacher_ctx, tokenizer=tok,
                 examples=examples, mask_ids=mask_ids, n_base_vocab=n_base_vocab, amp_dtype=amp_dtype, mtp=mtp,
                 holdout=holdout)
+
+
+def trained_mask_rows(mask_ids: list[int], cfg: TrainConfig) -> list[int]:
+    """The embedding rows a LoRA run trains: the one mask row, or in range mode one row per slot (k_max - 1)."""
+    return mask_ids[:max(1, cfg.k_max - 1)] if cfg.mask_mode == "range" else mask_ids[:1]
+
+
+def spread_single_mask_row(student, mask_ids: list[int], cfg: TrainConfig) -> bool:
+    """A range-mode run warm-started from a single-mask run: copy the trained slot-0 row to every other slot, so
+    that step 0 computes the single-mask model exactly and training then lets each slot's row specialise.
+    Returns whether it copied (a range-mode start is left as it is)."""
+    from mtp_edge.distill.tokens import MtpConfig as _Mtp
+
+    if cfg.mask_mode != "range" or _Mtp.load(cfg.init_adapter).mask_mode == "range":
+        return False
+    rows = trained_mask_rows(mask_ids, cfg)
+    with torch.no_grad():
+        emb = student.get_input_embeddings().weight
+        emb[rows[1:]] = emb[rows[0]].clone()
+    return True
 
 
 def holdout_batches(examples: list[Example], cfg: TrainConfig, mask_id: int, pad_id: int) -> list[PackedBatch]:
@@ -165,7 +190,7 @@ def holdout_batches(examples: list[Example], cfg: TrainConfig, mask_id: int, pad
         picks = examples[s:s + cfg.batch]
         starts = [sample_region_starts(e.prompt_len, len(e.ids), cfg.regions, g) for e in picks]
         batches.append(pack_regions([e.ids for e in picks], [e.prompt_len for e in picks], starts, cfg.k_max,
-                                    mask_id, pad_id))
+                                    mask_id, pad_id, cfg.mask_mode))
     return batches
 
 
@@ -302,7 +327,7 @@ def save_state(path: Path, model, opt, step: int, history: list[dict], cfg: Trai
 
 def load_state(path: Path, model, opt, cfg: TrainConfig) -> tuple[int, list[dict]]:
     state = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("base", "lora_rank", "k_max", "regions", "batch", "seed"):
+    for key in ("base", "lora_rank", "k_max", "regions", "batch", "seed", "mask_mode"):
         if state["config"].get(key) != getattr(cfg, key):
             raise ValueError(f"--resume: {key} was {state['config'].get(key)!r} in the checkpoint, now "
                              f"{getattr(cfg, key)!r}; resume with the same settings or use a new --out")
