@@ -135,6 +135,12 @@ NB_MODULE(_core, m) {
         .def("record", &mtp::AcceptanceEstimate::record, "masks"_a, "accepted"_a)
         .def("conditional", &mtp::AcceptanceEstimate::conditional, "j"_a)
         .def("scale", &mtp::AcceptanceEstimate::scale, "factor"_a);
+    nb::class_<mtp::ProbeSchedule>(m, "ProbeSchedule")
+        .def(nb::init<int, int>(), "interval"_a = 16, "most"_a = 1)
+        .def("next_plain_pass", &mtp::ProbeSchedule::next_plain_pass)
+        .def("policy_chose_masks", &mtp::ProbeSchedule::policy_chose_masks)
+        .def("record", &mtp::ProbeSchedule::record, "masks"_a, "accepted"_a)
+        .def_prop_ro("interval", &mtp::ProbeSchedule::interval);
     nb::class_<mtp::ThroughputGuard>(m, "ThroughputGuard")
         .def(nb::init<double, int>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay,
              "first_masks_windows"_a = mtp::ThroughputGuard::kFirstMasksWindows)

@@ -277,11 +277,11 @@ void Decoder::start_estimate() {
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
     // the acceptance so far says pays best on this machine's curve.
     fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max);
-    probe_interval_ = probe_interval(params_.pass_cost, 2, switch_cost_ms_);  // one-shape passes do not probe
+    // One-shape passes do not probe.
+    probes_ = ProbeSchedule(probe_interval(params_.pass_cost, 2, switch_cost_ms_), params_.k_max - 1);
     guard_.begin_generation();
     guard_.set_switch_cost(switch_cost_ms_ * 1e-3);
     stats_.shape_switch_ms = switch_cost_ms_;  // what earlier generations measured, until this one measures
-    passes_since_probe_ = 0;
     masks_can_pay_ = params_.pass_cost.empty() ||
                      mtp::masks_can_pay(params_.pass_cost, params_.k_max - 1, params_.fixed_shape ? params_.k_max : 0);
 }
@@ -306,14 +306,16 @@ int Decoder::choose_masks() {
     // stretch and paid the two changes each time (H200, session 9's chat traces, replayed).
     if (fixed_pass_ > 1) return fixed_pass_ - 1;
     const int masks = mtp::choose_masks(params_.pass_cost, acceptance_, most, 0);
-    if (masks > 0 || ++passes_since_probe_ < probe_interval_) {
-        if (masks > 0) passes_since_probe_ = 0;
+    if (masks > 0) {
+        probes_.policy_chose_masks();
         return masks;
     }
-    // Plain decoding for a while: probe with one mask so an estimate driven down can recover. (Session 11 tried every
-    // mask, which let auto recover on F16 on a 2-core CPU, but made CI's untrained-model test flaky: reverted.)
-    passes_since_probe_ = 0;
-    return 1;
+    return probes_.next_plain_pass();  // plain decoding for a while: now and then a probe (ProbeSchedule)
+}
+
+void Decoder::record_acceptance(int masks, int accepted) {
+    acceptance_.record(masks, accepted);
+    probes_.record(masks, accepted);
 }
 
 void Decoder::decode_chunk(const int32_t *tokens, int n, int pos, int first_output) {
@@ -375,13 +377,15 @@ std::vector<int32_t> Decoder::step() {
 
     // How many masks: the policy's choice, within the context, the batch and the vocab's mask range.
     const bool guard_masks = guard_.masks_allowed();
-    int masks = choose_masks();
+    const int chosen = choose_masks();
+    int masks = chosen;
     const bool fixed = params_.fixed_shape && masks > 0 && !prefilling_;  // policy's plain passes stay plain
     if (fixed) masks = std::max(0, fixed_pass_ - n_pending - n_prop);
     masks = std::min(masks, n_ctx_ - n_cached - n_pending - n_prop);
     masks = std::min(masks, n_batch_ - n_prop - 1);
     if (params_.mask_range) masks = std::min(masks, n_vocab_ - params_.mask_id);
     masks = std::max(masks, 0);
+    if (chosen > 0 && masks == 0) probes_.record(0, 0);  // a probe the context left no room for: ends the probing
 
     // The rows we read: from the last pending token on; over every re-fed token when checking agreement.
     std::vector<int32_t> &fed = fed_;  // reused across passes: no allocation per pass
@@ -498,7 +502,7 @@ int Decoder::accept_lossy(int masks, int first_row, std::vector<int32_t> &out) {
             if (sampler_ != nullptr) api_.sampler_accept(sampler_, token);
         }
     }
-    acceptance_.record(masks, accepted_masks);
+    record_acceptance(masks, accepted_masks);
     stats_.mask_tokens += accepted_masks;
     return accepted_masks;
 }
@@ -575,7 +579,7 @@ int Decoder::accept_verifying(int masks, int first_row, std::vector<int32_t> &ou
     stats_.accepted_at.resize(stats_.proposed_at.size(), 0);
     // The estimate judges masks by the tokens they finally gave: those proposed by the last pass's masks and
     // verified now (a mask below tau, or one after an unverified proposal, gave none).
-    if (proposal_masks_ > 0) acceptance_.record(proposal_masks_, proposal_direct_ + verified);
+    if (proposal_masks_ > 0) record_acceptance(proposal_masks_, proposal_direct_ + verified);
 
     out.assign(proposals_.begin(), proposals_.begin() + verified);
     out.push_back(next);
@@ -611,7 +615,7 @@ int Decoder::accept_verifying(int masks, int first_row, std::vector<int32_t> &ou
         }
     }
     // Masks that proposed nothing are judged now by what they emitted, the others when their proposals are checked.
-    if (masks > 0 && new_proposals.empty()) acceptance_.record(masks, direct);
+    if (masks > 0 && new_proposals.empty()) record_acceptance(masks, direct);
     stats_.mask_tokens += direct;
     proposal_masks_ = new_proposals.empty() ? 0 : masks;
     proposal_direct_ = direct;

@@ -135,6 +135,7 @@ private:
     struct Row { int32_t token; float prob; };
 
     int choose_masks();
+    void record_acceptance(int masks, int accepted);  // the estimate's and the probe schedule's
     void start_estimate();
     void file_memory();
     void decode_chunk(const int32_t *tokens, int n, int pos, int first_output);
@@ -165,9 +166,8 @@ private:
     using Memories = std::vector<std::pair<RuleKey, RuleMemory>>;
     Memories estimates_;  // other rules' estimates, least recent first
     Memories::const_iterator memory_of(const RuleKey &key) const;
-    int probe_interval_ = 16;      // plain passes between probes (cost-aware policy)
+    ProbeSchedule probes_;         // probes while the cost-aware policy picks plain decoding
     int fixed_pass_ = 0;           // fixed_shape: the tokens of every pass with masks, this generation; else 0
-    int passes_since_probe_ = 0;
     bool masks_can_pay_ = true;    // the policy could choose masks on this curve at all (masks_can_pay)
     // What a change of pass size costs on this machine (ms, the curve's unit), measured on the loop's own passes:
     // the first two passes of a new size beyond two steady ones (CUDA: ~9 ms, a CPU: ~0). Every generation

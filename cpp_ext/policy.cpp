@@ -144,6 +144,26 @@ int probe_interval(const std::vector<double> &cost, int probe_pass, double switc
     return std::clamp(static_cast<int>(std::ceil(extra / 0.01)), 16, 256);
 }
 
+int ProbeSchedule::next_plain_pass() {
+    int masks = 0;
+    if (next_ > 0) {
+        masks = next_;  // the last probe kept every mask: try one deeper now
+    } else if (in_flight_ == 0 && ++since_ >= interval_) {
+        masks = 1;
+    }
+    if (masks == 0) return 0;
+    since_ = 0;
+    next_ = 0;
+    in_flight_ = masks;
+    return masks;
+}
+
+void ProbeSchedule::record(int masks, int accepted) {
+    if (in_flight_ == 0) return;  // between a probe and its outcome no other pass has masks: this is its outcome
+    next_ = masks > 0 && accepted >= masks && masks < most_ ? masks + 1 : 0;
+    in_flight_ = 0;
+}
+
 void ThroughputGuard::record(double seconds, int tokens) {
     if (skip_ > 0) {
         skip_ -= 1;  // a switch's (or a generation's) first passes pay for the change of shape itself

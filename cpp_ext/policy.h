@@ -1,6 +1,7 @@
 // Cost-aware choice of the number of masks per pass (METHOD.md section 4).
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 namespace mtp {
@@ -54,6 +55,32 @@ int prompt_pass_masks(const std::vector<double> &cost, int n_prompt, int most, d
 // shape's first pass without its graph and captures it on the second, ~10 ms on an H200 where a plain pass is
 // 1.3 ms), so probing every `interval` passes costs about 1%.
 int probe_interval(const std::vector<double> &cost, int probe_pass = 2, double switch_cost = 0.0);
+
+// When to probe while the policy picks plain decoding, and with how many masks. A probe is a pass with masks that
+// lets an estimate driven down recover. One mask every `interval` plain passes is cheap but shows only row 1: where
+// only several accepted masks pay (F16 on a 2-core AVX-512 CPU: a 2-token pass costs ~1.4x one, a 6-token one
+// ~2x), one-mask probes left auto plain for whole answers (Eff. k 1.19 where k_max = 4 gave 2.18, session 11).
+// Probes with every mask showed it but let an untrained mask's confident junk through on a whole probe. So a probe
+// that kept every mask is followed at once by one with a mask more (up to `most`), and the first rejection ends the
+// run of probes: the deeper rows are tried only as far as the rows before them held.
+class ProbeSchedule {
+public:
+    explicit ProbeSchedule(int interval = 16, int most = 1) : interval_(std::max(1, interval)), most_(most) {}
+    // Masks for a pass where the policy chose plain decoding: 0, or the probe's masks (it is then in flight).
+    int next_plain_pass();
+    // The policy chose masks itself: probing restarts from one mask after the full interval.
+    void policy_chose_masks() { since_ = 0, next_ = 0, in_flight_ = 0; }
+    // A pass with `masks` masks (as fed: a probe cut to 0 by the context counts as a rejection) kept `accepted`;
+    // it counts only for the probe in flight.
+    void record(int masks, int accepted);
+    int interval() const { return interval_; }
+
+private:
+    int interval_, most_;
+    int since_ = 0;      // plain passes since the last probe
+    int next_ = 0;       // masks of a probe due on the next plain pass (0: wait for the interval)
+    int in_flight_ = 0;  // masks of the probe whose outcome is not yet recorded
+};
 
 // Wall-clock check of the cost model behind choose_masks. The calibrated curve times passes on their own;
 // the loop's real costs can differ (llama.cpp's CUDA backend replays a captured graph only when a pass has

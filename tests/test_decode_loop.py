@@ -63,6 +63,28 @@ def test_every_pass_matches_a_no_cache_reference(model_f16, smollm2_f16_path):
     ref.close()
 
 
+def test_range_mask_mode_feeds_mask_id_plus_slot(model_f16, smollm2_f16_path, monkeypatch):
+    """A model whose metadata says mask_mode "range" (distill --mask-mode range) reads slot j from mask id + j: each
+    pass's predictions equal a fresh context's over the tokens + ids m, m+1, m+2, and not over m, m, m."""
+    import dataclasses
+
+    k = 4
+    monkeypatch.setattr(model_f16, "metadata", dataclasses.replace(model_f16.metadata, mask_mode="range"))
+    ref = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                          logits_all=True, verbose=False)
+    prompt = chat(model_f16, PROMPTS[2])
+    passes = list(model_f16.stream_tokens(prompt, 24, k_max=k, mode="static"))
+    history, differs = list(prompt), 0
+    for accepted in passes:
+        slots = [STAND_IN_MASK_ID + j for j in range(k - 1)]
+        expected = _fresh_predictions(ref, history + slots, k)
+        assert accepted == expected[: len(accepted)]
+        differs += expected != _fresh_predictions(ref, history + [STAND_IN_MASK_ID] * (k - 1), k)
+        history += accepted
+    ref.close()
+    assert differs > 0  # the two modes' passes are told apart on this text
+
+
 def test_cache_holds_only_committed_tokens(model):
     prompt = chat(model, PROMPTS[0])
     result = model.generate(prompt, 20, k_max=4, mode="static")

@@ -33,6 +33,8 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
     from mtp_edge.convert import convert_checkpoint
     from mtp_edge.distill.data import prompt_ids
     from mtp_edge.distill.modeling import load_adapter, load_base
+    from mtp_edge.distill.reference import slot_ids
+    from mtp_edge.distill.tokens import MtpConfig
 
     out = convert_checkpoint(str(smollm2_path), str(tmp_path / "mtp.gguf"), outtype="f32", adapter=str(ADAPTER),
                              progress=False)
@@ -40,8 +42,9 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
     model, ids = load_adapter(model, tok, ADAPTER)
     model = model.merge_and_unload().eval()
     prompt = prompt_ids(tok, "Janet has 3 apples and buys 5 more. How many apples does she have?", "chat")
+    mode = MtpConfig.load(ADAPTER).mask_mode  # "range" since session 12: slot j reads mask id + j
     seq = prompt + tok("Janet has 3 apples. She buys 5 more, so she has 3 + 5 =",
-                       add_special_tokens=False)["input_ids"] + [ids[0]] * 7
+                       add_special_tokens=False)["input_ids"] + slot_ids(ids[0], 7, mode)
     with torch.no_grad():
         ref = model(input_ids=torch.tensor([seq])).logits[0, -8:].float()
     llm = llama_cpp.Llama(str(out), n_ctx=512, logits_all=True, verbose=False, n_threads=2)

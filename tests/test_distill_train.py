@@ -233,7 +233,9 @@ def test_range_mask_mode_from_a_single_mask_run_starts_as_that_model_and_trains_
     trained = _tiny_run(tmp_path, "range", init_adapter=adapter, mask_mode="range", steps=3)["env"]
     rows = trained["student"].get_input_embeddings().weight[m[:4]].detach()
     assert not torch.allclose(rows[1], rows[0]) and not torch.allclose(rows[2], rows[1])  # slots 0..2 (k_max 4)
-    torch.testing.assert_close(rows[3], env["student"].get_input_embeddings().weight[m[3]])  # slot 3: never fed
+    start_rows = env["student"].get_input_embeddings().weight
+    torch.testing.assert_close(rows[3], start_rows[m[0]])  # slot 3 (past k_max - 1): the single-mask row, untrained
+    torch.testing.assert_close(trained["student"].get_input_embeddings().weight[m[-1]], start_rows[m[0]])
     assert MtpConfig.load(tmp_path / "range" / "model").mask_mode == "range"
     from mtp_edge.distill.train import TrainConfig, batch_for_step
 

@@ -319,3 +319,43 @@ def test_fixed_pass_plain_decision_counts_the_passes_that_carry_no_masks():
     curve = [1.0, 1.6, 1.7] + [1.7 + 0.1 * n for n in range(29)]
     assert _core.choose_masks(curve, sure, 1, fixed_pass=2) == 0
     assert _core.choose_masks([1.0, 1.3, 1.5] + [1.5] * 29, sure, 1, fixed_pass=2) == 1  # 1.5 / 1.3 pays
+
+
+def _probes_over(schedule, outcomes: list[int], passes: int) -> list[int]:
+    """The masks of each of `passes` plain-decoding passes; a probe keeps outcomes.pop(0) of its masks (its outcome is
+    recorded at once, as ConfAdapt's is)."""
+    fed = []
+    for _ in range(passes):
+        masks = schedule.next_plain_pass()
+        fed.append(masks)
+        if masks:
+            schedule.record(masks, min(masks, outcomes.pop(0)))
+    return fed
+
+
+def test_probes_come_every_interval_with_one_mask_while_they_are_rejected():
+    fed = _probes_over(_core.ProbeSchedule(interval=4, most=5), [0] * 10, 12)
+    assert fed == [0, 0, 0, 1] * 3
+
+
+def test_a_probe_that_keeps_every_mask_is_followed_at_once_by_a_deeper_one_until_a_rejection():
+    # kept 1 of 1, 2 of 2, 2 of 3 (rejected at the third): probes of 1, 2, 3 masks on consecutive passes, then the
+    # interval again from one mask
+    fed = _probes_over(_core.ProbeSchedule(interval=3, most=5), [1, 2, 2, 0], 9)
+    assert fed == [0, 0, 1, 2, 3, 0, 0, 1, 0]
+    # the run of probes stops at `most` masks (k_max - 1)
+    fed = _probes_over(_core.ProbeSchedule(interval=2, most=3), [9] * 10, 6)
+    assert fed == [0, 1, 2, 3, 0, 1]
+
+
+def test_a_probe_whose_outcome_comes_a_pass_later_holds_the_next_probe_until_then():
+    # verifying modes judge a probe's masks when the next pass verifies their proposals
+    schedule = _core.ProbeSchedule(interval=2, most=4)
+    assert [schedule.next_plain_pass() for _ in range(2)] == [0, 1]
+    assert [schedule.next_plain_pass() for _ in range(3)] == [0, 0, 0]  # in flight: no new probe, no count
+    schedule.record(1, 1)
+    assert schedule.next_plain_pass() == 2
+    schedule.record(0, 0)  # the context had no room for it: rejected
+    assert [schedule.next_plain_pass() for _ in range(2)] == [0, 1]
+    schedule.policy_chose_masks()  # the estimate recovered: the interval starts again
+    assert [schedule.next_plain_pass() for _ in range(2)] == [0, 1]

@@ -169,16 +169,16 @@ def trained_mask_rows(mask_ids: list[int], cfg: TrainConfig) -> list[int]:
 
 def spread_single_mask_row(student, mask_ids: list[int], cfg: TrainConfig) -> bool:
     """A range-mode run warm-started from a single-mask run: copy the trained slot-0 row to every other slot, so
-    that step 0 computes the single-mask model exactly and training then lets each slot's row specialise.
-    Returns whether it copied (a range-mode start is left as it is)."""
+    that step 0 computes the single-mask model exactly and training then lets each of the first k_max - 1 slots'
+    rows specialise. The slots past those keep the single-mask row: a user's k_max above the trained one then reads
+    the mask the model was trained with, not a random row. Returns whether it copied (a range start is kept)."""
     from mtp_edge.distill.tokens import MtpConfig as _Mtp
 
     if cfg.mask_mode != "range" or _Mtp.load(cfg.init_adapter).mask_mode == "range":
         return False
-    rows = trained_mask_rows(mask_ids, cfg)
     with torch.no_grad():
         emb = student.get_input_embeddings().weight
-        emb[rows[1:]] = emb[rows[0]].clone()
+        emb[mask_ids[1:]] = emb[mask_ids[0]].clone()
     return True
 
 
