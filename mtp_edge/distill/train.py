@@ -151,7 +151,7 @@ def prepare(cfg: TrainConfig, log=print):
             student = merge_adapter_for_full_finetuning(model, mask_ids, cfg.init_adapter)
             log(f"warm start from {cfg.init_adapter} (merged into the weights)")
     if cfg.init_adapter and spread_single_mask_row(student, mask_ids, cfg):
-        log(f"mask mode range from a single-mask run: slots 1..{cfg.k_max - 2} start as a copy of slot 0")
+        log("mask mode range from a single-mask run: every slot starts as the trained mask row")
     student.train()
     dist_.broadcast_parameters([p for p in student.parameters() if p.requires_grad], dist)
     mtp = MtpConfig(k_max=cfg.k_max, tau=cfg.tau, prompt_format=cfg.prompt_format, stop_token_ids=stops,
@@ -172,9 +172,7 @@ def spread_single_mask_row(student, mask_ids: list[int], cfg: TrainConfig) -> bo
     that step 0 computes the single-mask model exactly and training then lets each of the first k_max - 1 slots'
     rows specialise. The slots past those keep the single-mask row: a user's k_max above the trained one then reads
     the mask the model was trained with, not a random row. Returns whether it copied (a range start is kept)."""
-    from mtp_edge.distill.tokens import MtpConfig as _Mtp
-
-    if cfg.mask_mode != "range" or _Mtp.load(cfg.init_adapter).mask_mode == "range":
+    if cfg.mask_mode != "range" or MtpConfig.load(cfg.init_adapter).mask_mode == "range":
         return False
     with torch.no_grad():
         emb = student.get_input_embeddings().weight
