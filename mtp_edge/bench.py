@@ -238,8 +238,12 @@ def run_mode(engines: Engines, mode: Mode, tokens: list[int], max_tokens: int,
 # -- the bench -------------------------------------------------------------------------------------------
 def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_tokens: int = 128, repeats: int = 3,
           n_ctx: int = 2048, recalibrate: bool = True, progress: Callable[[str], None] | None = None,
-          on_trace: Callable[[dict], None] | None = None) -> list[dict]:
+          on_trace: Callable[[dict], None] | None = None,
+          on_prompt_done: Callable[[list[dict], int], None] | None = None) -> list[dict]:
     """Run every mode on every prompt `repeats` times, interleaved; one JSON-ready row per mode.
+
+    `on_prompt_done`, when given, receives the rows over the prompts finished so far and their count after each
+    prompt, so that a long run stopped early (Ctrl-C, a lost machine) still leaves its measured part.
 
     `on_trace`, when given, receives the per-pass trace of every timed MTP run ({mode, prompt, repeat, passes}:
     what each pass fed, emitted, cost and whether the throughput guard allowed masks), to see where time goes.
@@ -278,12 +282,20 @@ def bench(model: MTPModel, prompts: list[Prompt], modes: list[Mode], *, max_toke
                     runs[mode.label][i].append(run)
                 if progress:
                     progress(f"prompt {i + 1}/{len(prompts)}, repeat {r + 1}/{repeats}")
-        return [_row(mode, runs[mode.label], runs[modes[0].label], prompts) for mode in modes]
+            if on_prompt_done and i + 1 < len(prompts):
+                on_prompt_done(_rows(modes, runs, prompts, i + 1), i + 1)
+        return _rows(modes, runs, prompts, len(prompts))
     finally:
         engines.plain.close()
         for llm in engines.lookup.values():
             llm.close()
         model.reset()
+
+
+def _rows(modes: list[Mode], runs: dict[str, list[list[Run]]], prompts: list[Prompt], done: int) -> list[dict]:
+    """One row per mode over the first `done` prompts."""
+    plain = runs[modes[0].label][:done]
+    return [_row(mode, runs[mode.label][:done], plain, prompts[:done]) for mode in modes]
 
 
 def _median(values: list[float | None]) -> float | None:

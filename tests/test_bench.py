@@ -26,6 +26,7 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     assert "speedup" in printed and "prompt lookup 2" in printed
     result = json.loads(out.read_text())
     rows = result["rows"]
+    assert result["prompts_done"] == 2 and result["complete"] is True
     assert all(ROW_KEYS <= set(r) for r in rows)
     by_label = {r["label"]: r for r in rows}
     fixed = {label for label in by_label if label.endswith(" fixed shape")}  # --compare-shapes on a CPU
@@ -54,6 +55,33 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
         assert all(p["seconds"] > 0 and p["fed"] >= 1 for p in passes)
         # the prompt (cached by the first pass) + every emitted token = what is cached or waiting at the end
         assert passes[-1]["cached"] + passes[-1]["pending"] == passes[0]["cached"] + sum(p["emitted"] for p in passes)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_bench_stopped_after_a_prompt_leaves_that_prompts_rows(smollm2_path, tmp_path, monkeypatch, capsys):
+    """Ctrl-C (or a lost machine) after prompt 1 of 3: the JSON and the trace hold what prompt 1 measured."""
+    monkeypatch.setenv("MTP_EDGE_CACHE", str(tmp_path / "cache"))
+    real_bench = bench.bench
+
+    def stopped_after_first_prompt(*args, on_prompt_done=None, **kwargs):
+        def done_then_interrupt(rows, n):
+            on_prompt_done(rows, n)
+            raise KeyboardInterrupt
+        return real_bench(*args, on_prompt_done=done_then_interrupt, **kwargs)
+
+    monkeypatch.setattr(bench, "bench", stopped_after_first_prompt)
+    out, trace = tmp_path / "bench.json", tmp_path / "trace.jsonl"
+    rc = main(["bench", "-m", str(smollm2_path), "--mask-token-id", str(STAND_IN_MASK_ID), "--prompts", "gsm8k",
+               "--n-prompts", "3", "--max-tokens", "6", "--repeats", "1", "--threads", "2", "--k-sweep", "2",
+               "--tau-sweep", "", "--lookup", "2", "--json", str(out), "--trace", str(trace)])
+    assert rc == 130
+    captured = capsys.readouterr()
+    assert "stopped after 1 of 3 prompts" in captured.err and "k_max=2" in captured.out
+    result = json.loads(out.read_text())
+    assert result["prompts_done"] == 1 and result["complete"] is False
+    assert {r["prompts"] for r in result["rows"]} == {1}
+    assert all(r["decode_tps"] > 0 for r in result["rows"])
+    assert {json.loads(line)["prompt"] for line in trace.read_text().splitlines()} == {0}
     assert not list(tmp_path.glob("*.tmp"))
 
 

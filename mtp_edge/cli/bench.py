@@ -67,6 +67,13 @@ def print_table(rows: list[dict], out=None) -> None:
               f"{_fmt(r.get('ms_per_pass'), '.2f'):>9}{_fmt(r.get('guard_plain'), '.2f'):>7}", file=out)
 
 
+def _write_atomic(path: str, text: str) -> None:
+    out = Path(path)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)  # a reader (or a run stopped mid-write) sees the old file or the new one, never half
+
+
 def run(args: argparse.Namespace) -> int:
     from mtp_edge import bench
     from mtp_edge.model import MTPModel
@@ -85,31 +92,44 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     from mtp_edge.calibrate import backend_name
 
+    settings = {k: getattr(args, k) for k in ("model", "prompts", "n_prompts", "max_tokens", "threads",
+                                               "n_gpu_layers", "repeats", "mask_token_id")}
     traces: list[dict] = []
+    done = {"rows": None, "prompts": 0}
+
+    def save(rows: list[dict], n_done: int) -> None:
+        """The JSON and trace files as they stand after `n_done` prompts, each written whole or not at all."""
+        done.update(rows=rows, prompts=n_done)
+        curve = getattr(model, "_cost_curve", None)
+        if args.json:
+            _write_atomic(args.json, json.dumps({"settings": settings, "rows": rows, "prompts_done": n_done,
+                                                 "complete": n_done == len(prompts),
+                                                 "pass_cost_ms": curve.pass_cost() if curve else None}, indent=1))
+        if args.trace:
+            _write_atomic(args.trace, "".join(json.dumps(t) + "\n" for t in traces))
+
     try:  # the model is closed before plotting: the GPU bench once crashed at exit with llama.cpp still loaded
         modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup,
                                     args.compare_shapes or backend_name(args.n_gpu_layers) != "CPU")
         rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
                            recalibrate=not args.cached_curve,
                            progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True),
-                           on_trace=traces.append if args.trace else None)
-        curve = getattr(model, "_cost_curve", None)
+                           on_trace=traces.append if args.trace else None,
+                           on_prompt_done=save)
+    except KeyboardInterrupt:
+        if not done["rows"]:
+            raise
+        print(f"mtp-edge bench: stopped after {done['prompts']} of {len(prompts)} prompts; the rows below are "
+              f"theirs{' (also in ' + args.json + ')' if args.json else ''}", file=sys.stderr)
+        print_table(done["rows"])
+        return 130
     finally:
         model.close()
     title = (f"{Path(args.model).name}, {args.prompts} x{len(prompts)}, {args.threads} threads, "
              f"{args.max_tokens} tokens, median of {args.repeats}")
     print(title)
     print_table(rows)
-    if args.json:
-        settings = {k: getattr(args, k) for k in ("model", "prompts", "n_prompts", "max_tokens", "threads",
-                                                   "n_gpu_layers", "repeats", "mask_token_id")}
-        Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows,
-                                               "pass_cost_ms": curve.pass_cost() if curve else None}, indent=1))
-    if args.trace:
-        out = Path(args.trace)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text("".join(json.dumps(t) + "\n" for t in traces))
-        tmp.replace(out)  # whole or not at all
+    save(rows, len(prompts))
     if args.plot:
         bench.plot(rows, args.plot, title)
     return 0
