@@ -3,7 +3,7 @@
 # correct; questions 0-499 ran on the workplace CPU in session 13, so shards start at ACC_FROM=500): the original model at k=1 (the Q4_1 file itself: the MTP Q8_0 is its dequantized weights plus the adapter), the MTP model at k=1, ConfAdapt and confadapt_verify at tau 0.9,
 # in shards of 40 questions claimed by 15 one-thread CPU workers and one GPU worker until $DEADLINE - 60; the merge
 # keeps the shards every row finished, so the rows compare on the same questions however far it got.
-# Usage: bash .carry/dev/call3.sh jobO.sh 1460, then pollI.sh 540 bench_done, pollI.sh 540 none, pollI.sh 300
+# Usage: bash .carry/dev/call3.sh jobO.sh 1540, then pollI.sh 290 bench_done until it is there, then pollI.sh 290 done
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh; job_setup 2
