@@ -6,7 +6,7 @@ previous commit's, built with the same llama_decode timer) on the same model, pr
 processes alternating round by round with the current build, so the two columns compare loop overhead only. Median over repeats; threads fixed.
 
     python benchmarks/bench_pass_overhead.py [-m MODEL] [--threads 2] [--repeats 5] [--max-tokens 64]
-        [--n-gpu-layers -1] [--baseline-core /tmp/old_ext/build/_core.cpython-311-x86_64-linux-gnu.so] [--json OUT]
+        [--n-gpu-layers -1] [--flash-attn] [--baseline-core /tmp/old_ext/build/_core.cpython-311-x86_64-linux-gnu.so] [--json OUT]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ CONFIGS = [
     ("confadapt k=6 tau=0.9", dict(k_max=6, tau=0.9)),
     ("confadapt k=6 tau=0.9, varying shape", dict(k_max=6, tau=0.9, fixed_shape=False)),
     ("lossless k=6 tau=0.5", dict(k_max=6, mode="lossless")),
+    ("confadapt_verify k=6 tau=0.9", dict(k_max=6, tau=0.9, mode="confadapt_verify")),
 ]
 
 
@@ -76,7 +77,7 @@ def worker(args) -> int:
     path = args.model or str(smollm2_gguf())
     mask = args.mask_token_id if args.mask_token_id is not None else (None if args.model else STAND_IN_MASK_ID)
     model = MTPModel(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads, mask_token_id=mask,
-                     n_gpu_layers=args.n_gpu_layers)
+                     n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn)
     samples = []
     for i, prompt in enumerate(PROMPTS):
         tokens = model.tokenize(model.format_chat([{"role": "user", "content": prompt}]))
@@ -109,6 +110,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--n-gpu-layers", type=int, default=0, help="-1: every layer on the GPU (CUDA/Metal build)")
+    ap.add_argument("--flash-attn", action="store_true", help="llama.cpp's fused attention kernel")
     ap.add_argument("--baseline-core", default=None, help="a second _core .so to compare against")
     ap.add_argument("--json", default=None)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -119,6 +121,7 @@ def main() -> int:
     builds = {"current": None, **({"baseline": args.baseline_core} if args.baseline_core else {})}
     common = [sys.executable, __file__, "--worker", "--threads", str(args.threads), "--max-tokens",
               str(args.max_tokens), "--n-gpu-layers", str(args.n_gpu_layers)]
+    common += ["--flash-attn"] if args.flash_attn else []
     common += (["-m", args.model] if args.model else []) + (
         ["--mask-token-id", str(args.mask_token_id)] if args.mask_token_id is not None else [])
     samples: dict[tuple[str, str], list[dict]] = {}
@@ -144,7 +147,7 @@ def main() -> int:
         print(f"{r['config']:<36}{r['build']:>10}{r['loop_ms_per_pass']:>9.2f}{r['llama_decode_ms_per_pass']:>14.2f}"
               f"{r['overhead_ms_per_pass']:>13.3f}{r['overhead_share']:>8.1%}{r['eff_k']:>7.2f}")
     result = {"model": Path(path).name, "threads": args.threads, "n_gpu_layers": args.n_gpu_layers,
-              "repeats": args.repeats, "rows": rows}
+              "flash_attn": args.flash_attn, "repeats": args.repeats, "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     print(json.dumps(result))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .answers import is_correct
+from .calibrate import flash_attn_on
 from .jsonl import read_jsonl
 from .model import MTPModel
 
@@ -206,7 +207,8 @@ def open_engines(model: MTPModel, lookup: Sequence[int], n_ctx: int) -> Engines:
 
     llm_args = dict(model_path=model.llama.model_path, n_ctx=n_ctx, n_threads=model.llama.n_threads,
                     n_threads_batch=model.llama.n_threads_batch, n_batch=512, n_ubatch=512,
-                    n_gpu_layers=int(model.llama.model_params.n_gpu_layers), verbose=False)
+                    n_gpu_layers=int(model.llama.model_params.n_gpu_layers), flash_attn=flash_attn_on(model.llama),
+                    verbose=False)
     plain = llama_cpp.Llama(**llm_args)
     peers = {n: llama_cpp.Llama(**llm_args, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=n)) for n in lookup}
     return Engines(model, plain, peers)

@@ -137,8 +137,9 @@ def backend_name(n_gpu_layers: int) -> str:
 
 
 def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads_batch: int,
-              n_gpu_layers: int) -> dict:
-    """What a curve depends on. Size and mtime change when the model file is rewritten."""
+              n_gpu_layers: int, flash_attn: bool = False) -> dict:
+    """What a curve depends on. Size and mtime change when the model file is rewritten; the attention kernel
+    changes the cost of a pass of several tokens."""
     path = Path(model_path).resolve()
     st = path.stat()
     try:
@@ -147,12 +148,12 @@ def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads
         llama_version = "unknown"
     return {"model": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "backend": backend,
             "threads": threads, "threads_batch": threads_batch, "n_gpu_layers": n_gpu_layers,
-            "llama_cpp_python": llama_version}
+            "flash_attn": bool(flash_attn), "llama_cpp_python": llama_version}
 
 
 def cache_path(key: dict) -> Path:
-    """One file per (model path, backend, threads): a rewritten model overwrites its stale curve."""
-    slot = {k: key[k] for k in ("model", "backend", "threads", "threads_batch", "n_gpu_layers")}
+    """One file per (model path, backend, threads, attention kernel): a rewritten model overwrites its stale curve."""
+    slot = {k: key[k] for k in ("model", "backend", "threads", "threads_batch", "n_gpu_layers", "flash_attn")}
     digest = hashlib.sha256(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir() / "curves" / f"{Path(key['model']).stem[:40]}-{digest}.json"
 
@@ -188,7 +189,14 @@ def model_key(model: MTPModel) -> dict:
     llm = model.llama
     n_gpu_layers = int(llm.model_params.n_gpu_layers)
     return curve_key(llm.model_path, backend_name(n_gpu_layers), int(llm.n_threads), int(llm.n_threads_batch),
-                     n_gpu_layers)
+                     n_gpu_layers, flash_attn_on(llm))
+
+
+def flash_attn_on(llm) -> bool:
+    """Whether a llama_cpp.Llama was opened with llama.cpp's fused attention kernel."""
+    import llama_cpp
+
+    return int(llm.context_params.flash_attn_type) == int(llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED)
 
 
 # -- measuring -------------------------------------------------------------------------------------------

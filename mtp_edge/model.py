@@ -181,6 +181,9 @@ class MTPModel:
             layers on a GPU, passes with masks all have k_max tokens by default (`fixed_shape`), so the GPU can
             replay its captured graph (`on_gpu` says whether this applies).
         n_batch: tokens per llama_decode call during prefill.
+        flash_attn: llama.cpp's fused attention kernel (llama-cpp-python's default is off). On a GPU it can make
+            a pass of several tokens cheaper relative to one (`mtp-edge calibrate --flash-attn` measures it);
+            the calibration cache keeps one curve for each setting.
         k_max, tau: defaults for generation; None takes "auto" for k_max when the file has a mask token (masks
             per pass chosen from this machine's measured pass costs, up to the file's `mtp.k_max`), and the
             file's `mtp.tau`.
@@ -197,6 +200,7 @@ class MTPModel:
         n_threads_batch: int | None = None,
         n_gpu_layers: int = 0,
         n_batch: int = 512,
+        flash_attn: bool = False,
         k_max: int | str | None = None,
         tau: float | None = None,
         mask_token_id: int | None = None,
@@ -215,6 +219,7 @@ class MTPModel:
             n_gpu_layers=n_gpu_layers,
             n_batch=n_batch,
             n_ubatch=n_batch,
+            flash_attn=flash_attn,
             verbose=verbose,
             **llama_kwargs,
         )

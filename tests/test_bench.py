@@ -85,6 +85,38 @@ def test_bench_stopped_after_a_prompt_leaves_that_prompts_rows(smollm2_path, tmp
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_bench_with_flash_attention_opens_every_engine_with_it(smollm2_path, tmp_path, monkeypatch):
+    """--flash-attn reaches plain llama-cpp-python and prompt lookup too, so every row compares like with like."""
+    from mtp_edge.calibrate import flash_attn_on
+    from mtp_edge.model import MTPModel
+
+    monkeypatch.setenv("MTP_EDGE_CACHE", str(tmp_path / "cache"))
+    opened = []
+    real_open = bench.open_engines
+
+    def recording_open(*args, **kwargs):
+        engines = real_open(*args, **kwargs)
+        opened.append([engines.model.llama, engines.plain, *engines.lookup.values()])
+        return engines
+
+    monkeypatch.setattr(bench, "open_engines", recording_open)
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "-m", str(smollm2_path), "--mask-token-id", str(STAND_IN_MASK_ID), "--prompts", "gsm8k",
+               "--n-prompts", "1", "--max-tokens", "6", "--repeats", "1", "--threads", "2", "--k-sweep", "",
+               "--tau-sweep", "", "--lookup", "2", "--flash-attn", "--json", str(out)])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    assert result["settings"]["flash_attn"] is True
+    assert opened and all(flash_attn_on(llm) for llm in opened[0]) and len(opened[0]) == 3
+    by_label = {r["label"]: r for r in result["rows"]}
+    assert by_label["mtp-edge k_max=1"]["same_text_as_plain"] == 1  # the same kernel on both sides
+    default = MTPModel(smollm2_path, n_ctx=256, n_threads=2, mask_token_id=STAND_IN_MASK_ID)
+    try:
+        assert not flash_attn_on(default.llama)  # llama-cpp-python's default stays off
+    finally:
+        default.close()
+
+
 def test_model_without_mask_runs_only_plain_modes(smollm2_path, tmp_path, capsys):
     out = tmp_path / "b.json"
     prompts = tmp_path / "p.jsonl"

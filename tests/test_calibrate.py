@@ -199,3 +199,29 @@ def test_generate_cli_accepts_k_max_auto(smollm2_path, capsys):
     assert out["passes"] >= 1
     assert main(["generate", "-m", str(smollm2_path), "-p", "Hi", "--k-max", "fast"]) == 1
     assert "'auto'" in capsys.readouterr().err
+
+
+def test_each_attention_kernel_keeps_its_own_curve(tmp_path):
+    model_file = tmp_path / "m.gguf"
+    model_file.write_bytes(b"GGUF" + b"\0" * 100)
+    plain_key = _key(model_file)
+    fused_key = calibrate.curve_key(model_file, "CPU", 2, 2, 0, flash_attn=True)
+    assert plain_key != fused_key and calibrate.cache_path(plain_key) != calibrate.cache_path(fused_key)
+    calibrate.save_curve(_curve(plain_key, LINEAR_MS))
+    assert calibrate.load_curve(fused_key) is None  # a curve of the other kernel is not this one's
+    calibrate.save_curve(_curve(fused_key, FLAT_MS))
+    assert calibrate.load_curve(plain_key).pass_cost() == pytest.approx(LINEAR_MS)
+    assert calibrate.load_curve(fused_key).pass_cost() == pytest.approx(FLAT_MS)
+
+
+def test_a_model_opened_with_flash_attention_is_keyed_by_it(smollm2_path):
+    from conftest import STAND_IN_MASK_ID, THREADS
+    from mtp_edge import MTPModel
+
+    m = MTPModel(smollm2_path, n_ctx=512, n_threads=THREADS, mask_token_id=STAND_IN_MASK_ID, flash_attn=True)
+    try:
+        assert calibrate.model_key(m)["flash_attn"] is True
+        prompt = m.tokenize(m.format_chat([{"role": "user", "content": PROMPTS[1]}]))
+        assert len(m.generate(prompt, 8, k_max=3, tau=0.5).tokens) == 8
+    finally:
+        m.close()

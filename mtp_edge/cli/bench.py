@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from mtp_edge.cli.generate import add_flash_attn_argument
+
 
 def _ints(text: str) -> list[int]:
     try:
@@ -35,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, default=128, help="tokens per generation at most (default 128)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for every mode (default 2)")
     p.add_argument("--n-gpu-layers", type=int, default=0, help="layers on the GPU (-1 = all; CUDA/Metal builds)")
+    add_flash_attn_argument(p)  # every mode, plain and prompt lookup too: each row compares like with like
     p.add_argument("--repeats", type=int, default=3, help="timed runs per mode and prompt; medians (default 3)")
     p.add_argument("--k-sweep", type=_ints, default=[2, 3, 4, 6, 8, 16], help="fixed k_max values (default 2,3,4,6,8,16)")
     p.add_argument("--tau-sweep", type=_floats, default=[0.6, 0.8, 0.99], help="extra tau values for auto")
@@ -86,14 +89,15 @@ def run(args: argparse.Namespace) -> int:
     prompts = bench.load_prompts(args.prompts, args.n_prompts)
     n_ctx = 2048
     model = MTPModel(args.model, n_ctx=n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
-                     n_gpu_layers=args.n_gpu_layers, mask_token_id=args.mask_token_id)
+                     n_gpu_layers=args.n_gpu_layers, mask_token_id=args.mask_token_id,
+                     flash_attn=args.flash_attn)
     if not model.is_mtp:
         print("mtp-edge: note: this model has no mask token: only plain, prompt lookup and k_max=1 run",
               file=sys.stderr)
     from mtp_edge.calibrate import backend_name
 
     settings = {k: getattr(args, k) for k in ("model", "prompts", "n_prompts", "max_tokens", "threads",
-                                               "n_gpu_layers", "repeats", "mask_token_id")}
+                                               "n_gpu_layers", "flash_attn", "repeats", "mask_token_id")}
     traces: list[dict] = []
     done = {"rows": None, "prompts": 0}
 

@@ -13,6 +13,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--n-gpu-layers", type=int, default=0, help="layers on the GPU (-1 = all; CUDA/Metal builds)")
     p.add_argument("--ctx", type=int, default=4096, help="context length in tokens (default 4096)")
+    add_flash_attn_argument(p)
+
+
+def add_flash_attn_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--flash-attn", action="store_true",
+                   help="llama.cpp's fused attention kernel (off by default, as in llama-cpp-python); on a GPU it "
+                        "can make passes with masks cheaper: compare with `mtp-edge calibrate --flash-attn`")
 
 
 def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,7 +66,7 @@ def load_model(args: argparse.Namespace):
     from mtp_edge.model import MTPModel
 
     return MTPModel(args.model, n_ctx=args.ctx, n_threads=args.threads, n_threads_batch=args.threads,
-                    n_gpu_layers=args.n_gpu_layers)
+                    n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
