@@ -181,9 +181,10 @@ class MTPModel:
             layers on a GPU, passes with masks all have k_max tokens by default (`fixed_shape`), so the GPU can
             replay its captured graph (`on_gpu` says whether this applies).
         n_batch: tokens per llama_decode call during prefill.
-        flash_attn: llama.cpp's fused attention kernel (llama-cpp-python's default is off). On a GPU it can make
-            a pass of several tokens cheaper relative to one (`mtp-edge calibrate --flash-attn` measures it);
-            the calibration cache keeps one curve for each setting.
+        flash_attn: llama.cpp's fused attention kernel. None (the default): on with layers on a GPU, off on a CPU.
+            llama-cpp-python leaves it off everywhere; on an H200 it made every mode faster (plain decoding +13-18%,
+            confadapt_verify +4-13%), on a 2-core CPU it changed little (docs/RESULTS.md, session 14). The
+            calibration cache keeps one curve for each setting.
         k_max, tau: defaults for generation; None takes "auto" for k_max when the file has a mask token (masks
             per pass chosen from this machine's measured pass costs, up to the file's `mtp.k_max`), and the
             file's `mtp.tau`.
@@ -200,7 +201,7 @@ class MTPModel:
         n_threads_batch: int | None = None,
         n_gpu_layers: int = 0,
         n_batch: int = 512,
-        flash_attn: bool = False,
+        flash_attn: bool | None = None,
         k_max: int | str | None = None,
         tau: float | None = None,
         mask_token_id: int | None = None,
@@ -211,6 +212,8 @@ class MTPModel:
         if n_ctx < 2:
             raise ValueError(f"n_ctx = {n_ctx} is too small")
         threads = n_threads or os.cpu_count() or 1
+        if flash_attn is None:
+            flash_attn = n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
         self.llama = llama_cpp.Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,

@@ -27,6 +27,7 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     result = json.loads(out.read_text())
     rows = result["rows"]
     assert result["prompts_done"] == 2 and result["complete"] is True
+    assert result["settings"]["flash_attn"] is False  # the default on a CPU
     assert all(ROW_KEYS <= set(r) for r in rows)
     by_label = {r["label"]: r for r in rows}
     fixed = {label for label in by_label if label.endswith(" fixed shape")}  # --compare-shapes on a CPU
@@ -112,7 +113,7 @@ def test_bench_with_flash_attention_opens_every_engine_with_it(smollm2_path, tmp
     assert by_label["mtp-edge k_max=1"]["same_text_as_plain"] == 1  # the same kernel on both sides
     default = MTPModel(smollm2_path, n_ctx=256, n_threads=2, mask_token_id=STAND_IN_MASK_ID)
     try:
-        assert not flash_attn_on(default.llama)  # llama-cpp-python's default stays off
+        assert not flash_attn_on(default.llama)  # on a CPU the default stays off, as in llama-cpp-python
     finally:
         default.close()
 

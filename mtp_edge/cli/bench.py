@@ -94,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
     if not model.is_mtp:
         print("mtp-edge: note: this model has no mask token: only plain, prompt lookup and k_max=1 run",
               file=sys.stderr)
-    from mtp_edge.calibrate import backend_name
+    from mtp_edge.calibrate import backend_name, flash_attn_on
 
     settings = {k: getattr(args, k) for k in ("model", "prompts", "n_prompts", "max_tokens", "threads",
-                                               "n_gpu_layers", "flash_attn", "repeats", "mask_token_id")}
+                                               "n_gpu_layers", "repeats", "mask_token_id")}
+    settings["flash_attn"] = flash_attn_on(model.llama)  # what ran: the default depends on the backend
     traces: list[dict] = []
     done = {"rows": None, "prompts": 0}
 
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         model.close()
     title = (f"{Path(args.model).name}, {args.prompts} x{len(prompts)}, {args.threads} threads, "
-             f"{args.max_tokens} tokens, median of {args.repeats}")
+             f"{'flash attention, ' if settings['flash_attn'] else ''}{args.max_tokens} tokens, median of {args.repeats}")
     print(title)
     print_table(rows)
     save(rows, len(prompts))
