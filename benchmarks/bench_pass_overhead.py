@@ -12,6 +12,7 @@ processes alternating round by round with the current build, so the two columns 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib.util
 import json
 import statistics
@@ -68,18 +69,24 @@ def run_once(model, tokens: list[int], max_tokens: int, options: dict) -> dict:
 
 def worker(args) -> int:
     """One round in this process: every prompt x config once; prints the samples as JSON."""
+    # On CUDA builds this worker has died with SIGSEGV before printing (sessions 4, 5, 14) where `mtp-edge bench`
+    # runs the same decoder: the Python stack of a crash goes to stderr, which the parent shows.
+    faulthandler.enable()
     if args.core:
         use_core(args.core)
-    from conftest import STAND_IN_MASK_ID
-    from gguf_util import smollm2_gguf
     from mtp_edge import MTPModel
 
-    path = args.model or str(smollm2_gguf())
-    mask = args.mask_token_id if args.mask_token_id is not None else (None if args.model else STAND_IN_MASK_ID)
+    path, mask = args.model, args.mask_token_id
+    if path is None:  # the tests' model and stand-in mask (conftest, imported only here, sets OMP_WAIT_POLICY)
+        from conftest import STAND_IN_MASK_ID
+        from gguf_util import smollm2_gguf
+
+        path, mask = str(smollm2_gguf()), STAND_IN_MASK_ID if mask is None else mask
     model = MTPModel(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads, mask_token_id=mask,
                      n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn)
     samples = []
     for i, prompt in enumerate(PROMPTS):
+        print(f"worker: prompt {i + 1}/{len(PROMPTS)}", file=sys.stderr, flush=True)  # how far a crash got
         tokens = model.tokenize(model.format_chat([{"role": "user", "content": prompt}]))
         if i == 0:
             run_once(model, tokens, 8, dict(k_max=4, tau=0.5))  # warm-up
