@@ -2,7 +2,8 @@
 # trained for the whole life on one trainer at batch 128 (session 12's recipe otherwise). Why: the 2x target at tau
 # 0.9 needs ~2.9 tokens a pass on the H200 with flash attention (the model gives 2.33-2.39 on the bench's 12 GSM8K
 # prompts, session 14); rank 32 had plateaued (runs 10-11: +3% a session), rank 128 gave +0.13 Eff. k before it was
-# shrunk to ship, and rank 48 is the most the 30 MB asset budget holds (~29.4 MB in fp16; rank 32 is 19.6 MB).
+# shrunk to ship, and rank 48 is the most the 30 MB asset budget holds (29,438,848 bytes, a 2-step CPU smoke run of
+# this command with --device cpu, session 14; rank 32 is 19.6 MB).
 # The adapter comes back in 15 MB parts (pollI.sh 250 done "aa ab"); the runtime tables then run on the CPU.
 # Usage: bash .carry/dev/call3.sh jobQ.sh SECONDS_AFTER_T0 (about 1500: plan the end at t0 + ~1,500 s)
 set -x
