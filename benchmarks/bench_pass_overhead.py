@@ -6,7 +6,7 @@ previous commit's, built with the same llama_decode timer) on the same model, pr
 processes alternating round by round with the current build, so the two columns compare loop overhead only. Median over repeats; threads fixed.
 
     python benchmarks/bench_pass_overhead.py [-m MODEL] [--threads 2] [--repeats 5] [--max-tokens 64]
-        [--n-gpu-layers -1] [--flash-attn] [--baseline-core /tmp/old_ext/build/_core.cpython-311-x86_64-linux-gnu.so] [--json OUT]
+        [--n-gpu-layers -1] [--[no-]flash-attn] [--baseline-core /tmp/old_ext/build/_core.cpython-311-x86_64-linux-gnu.so] [--json OUT]
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--n-gpu-layers", type=int, default=0, help="-1: every layer on the GPU (CUDA/Metal build)")
-    ap.add_argument("--flash-attn", action="store_true", help="llama.cpp's fused attention kernel")
+    ap.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=None,
+                    help="llama.cpp's fused attention kernel (default: mtp-edge's, on with layers on a GPU)")
     ap.add_argument("--baseline-core", default=None, help="a second _core .so to compare against")
     ap.add_argument("--json", default=None)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -128,7 +129,7 @@ def main() -> int:
     builds = {"current": None, **({"baseline": args.baseline_core} if args.baseline_core else {})}
     common = [sys.executable, __file__, "--worker", "--threads", str(args.threads), "--max-tokens",
               str(args.max_tokens), "--n-gpu-layers", str(args.n_gpu_layers)]
-    common += ["--flash-attn"] if args.flash_attn else []
+    common += [] if args.flash_attn is None else ["--flash-attn" if args.flash_attn else "--no-flash-attn"]
     common += (["-m", args.model] if args.model else []) + (
         ["--mask-token-id", str(args.mask_token_id)] if args.mask_token_id is not None else [])
     samples: dict[tuple[str, str], list[dict]] = {}

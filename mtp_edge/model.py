@@ -212,8 +212,9 @@ class MTPModel:
         if n_ctx < 2:
             raise ValueError(f"n_ctx = {n_ctx} is too small")
         threads = n_threads or os.cpu_count() or 1
-        if flash_attn is None:
-            flash_attn = n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+        # Layers on a GPU: passes with masks get one shape (fixed_shape), which the GPU can replay as a graph,
+        # and the fused attention kernel is on unless asked otherwise.
+        on_gpu = n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
         self.llama = llama_cpp.Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,
@@ -222,7 +223,7 @@ class MTPModel:
             n_gpu_layers=n_gpu_layers,
             n_batch=n_batch,
             n_ubatch=n_batch,
-            flash_attn=flash_attn,
+            flash_attn=on_gpu if flash_attn is None else flash_attn,
             verbose=verbose,
             **llama_kwargs,
         )
@@ -233,8 +234,7 @@ class MTPModel:
         self._lock = threading.Lock()
         self.n_ctx = self._decoder.n_ctx
         self.n_vocab = self._decoder.n_vocab
-        # Layers on a GPU: passes with masks get one shape (fixed_shape), which the GPU can replay as a graph.
-        self.on_gpu = n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+        self.on_gpu = on_gpu
 
         self.mask_token_id = mask_token_id if mask_token_id is not None else self._find_mask_token()
         if self.mask_token_id is not None and not 0 <= self.mask_token_id < self.n_vocab:
