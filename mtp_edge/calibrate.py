@@ -137,9 +137,10 @@ def backend_name(n_gpu_layers: int) -> str:
 
 
 def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads_batch: int,
-              n_gpu_layers: int, flash_attn: bool = False) -> dict:
+              n_gpu_layers: int, flash_attn: bool = False, extra_buffers: bool = True) -> dict:
     """What a curve depends on. Size and mtime change when the model file is rewritten; the attention kernel
-    changes the cost of a pass of several tokens."""
+    changes the cost of a pass of several tokens, and so do llama.cpp's extra CPU weight buffers (repacked or
+    AMX layouts; `llama_load`)."""
     path = Path(model_path).resolve()
     st = path.stat()
     try:
@@ -148,12 +149,14 @@ def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads
         llama_version = "unknown"
     return {"model": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "backend": backend,
             "threads": threads, "threads_batch": threads_batch, "n_gpu_layers": n_gpu_layers,
-            "flash_attn": bool(flash_attn), "llama_cpp_python": llama_version}
+            "flash_attn": bool(flash_attn), "extra_buffers": bool(extra_buffers), "llama_cpp_python": llama_version}
 
 
 def cache_path(key: dict) -> Path:
-    """One file per (model path, backend, threads, attention kernel): a rewritten model overwrites its stale curve."""
-    slot = {k: key[k] for k in ("model", "backend", "threads", "threads_batch", "n_gpu_layers", "flash_attn")}
+    """One file per (model path, backend, threads, attention kernel, weight buffers): a rewritten model overwrites
+    its stale curve."""
+    slot = {k: key.get(k) for k in ("model", "backend", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
+                                    "extra_buffers")}
     digest = hashlib.sha256(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir() / "curves" / f"{Path(key['model']).stem[:40]}-{digest}.json"
 
@@ -189,7 +192,7 @@ def model_key(model: MTPModel) -> dict:
     llm = model.llama
     n_gpu_layers = int(llm.model_params.n_gpu_layers)
     return curve_key(llm.model_path, backend_name(n_gpu_layers), int(llm.n_threads), int(llm.n_threads_batch),
-                     n_gpu_layers, flash_attn_on(llm))
+                     n_gpu_layers, flash_attn_on(llm), bool(llm.model_params.use_extra_bufts))
 
 
 def flash_attn_on(llm) -> bool:

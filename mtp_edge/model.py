@@ -18,6 +18,7 @@ check_llama_cpp_version()
 import llama_cpp  # noqa: E402  (after the version check, so a wrong version fails with the fix)
 
 from . import _core  # noqa: E402
+from .llama_load import open_llama  # noqa: E402
 
 Mode = Literal["confadapt", "static", "lossless", "confadapt_verify"]
 MODES = ("confadapt", "static", "lossless", "confadapt_verify")
@@ -215,8 +216,8 @@ class MTPModel:
         # Layers on a GPU: passes with masks get one shape (fixed_shape), which the GPU can replay as a graph,
         # and the fused attention kernel is on unless asked otherwise.
         on_gpu = n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
-        self.llama = llama_cpp.Llama(
-            model_path=str(model_path),
+        self.llama = open_llama(
+            model_path,
             n_ctx=n_ctx,
             n_threads=threads,
             n_threads_batch=n_threads_batch or threads,

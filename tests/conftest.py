@@ -61,10 +61,10 @@ def model_f16(smollm2_f16_path):
 @pytest.fixture(scope="session")
 def reference_llama(smollm2_path):
     """llama-cpp-python's own Llama on the same file, for plain greedy references."""
-    import llama_cpp
+    from mtp_edge.llama_load import open_llama
 
-    llm = llama_cpp.Llama(str(smollm2_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                          n_batch=512, n_ubatch=512, verbose=False)
+    llm = open_llama(smollm2_path, n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                     n_batch=512, n_ubatch=512, verbose=False)
     yield llm
     llm.close()
 
@@ -72,10 +72,10 @@ def reference_llama(smollm2_path):
 @pytest.fixture(scope="session")
 def reference_f16(smollm2_f16_path):
     """llama-cpp-python's Llama on the F16 file: the plain greedy reference that exact modes must equal."""
-    import llama_cpp
+    from mtp_edge.llama_load import open_llama
 
-    llm = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                          verbose=False)
+    llm = open_llama(smollm2_f16_path, n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                     verbose=False)
     yield llm
     llm.close()
 

@@ -226,11 +226,19 @@ def hf_logits(folder: Path, ids: list[int]) -> np.ndarray:
         return model(torch.tensor([ids])).logits[0].float().numpy()
 
 
+def open_llama(path: Path, **kwargs):
+    """llama-cpp-python's Llama on `path`, opened as mtp-edge opens it (no AMX weight buffers where they crash)."""
+    require_llama_cpp()
+    from mtp_edge.llama_load import open_llama as open_as_mtp_edge
+
+    return open_as_mtp_edge(path, **kwargs)
+
+
 def llama_logits(gguf_path: Path, ids: list[int]) -> np.ndarray:
     llama_cpp = require_llama_cpp()
     # f32 KV cache: the default f16 cache alone costs ~1e-3 relative error, hiding what the file holds
-    llm = llama_cpp.Llama(str(gguf_path), logits_all=True, n_ctx=256, n_batch=256, n_threads=2, verbose=False,
-                          type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+    llm = open_llama(gguf_path, logits_all=True, n_ctx=256, n_batch=256, n_threads=2, verbose=False,
+                     type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
     try:
         llm.eval(ids)
         return np.array(llm.scores[: len(ids)], dtype=np.float32)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from test_convert_helpers import (convert_module, hf_logits, import_convert, llama_logits, make_checkpoint,
-                                  require_llama_cpp)
+                                  open_llama, require_llama_cpp)
 
 convert = import_convert()
 FAMILIES = ["llama", "qwen", "smollm", "qwen2"]
@@ -90,7 +90,7 @@ def test_metadata_reaches_llama_cpp(checkpoints, tmp_path):
     assert {t.name for t in tensors} >= {"rope_freqs.weight", "output.weight", "token_embd.weight"}
     types = kv.get("tokenizer.ggml.token_type")
     assert types[mask_id] == 3 and types[-1] == 5  # mask: control; padded rows: unused
-    llm = llama_cpp.Llama(str(out), n_ctx=64, verbose=False)
+    llm = open_llama(out, n_ctx=64, verbose=False)
     try:
         assert llm.n_vocab() == json.loads((folder / "config.json").read_text())["vocab_size"]
         assert llm.tokenize(b"<|mtp_special_token_0|>", add_bos=False, special=True) == [mask_id]

@@ -165,7 +165,7 @@ def test_fast_paths_write_the_same_file(tmp_path, monkeypatch, outtype):
 
 def test_synthetic_models_convert_and_load(tmp_path, monkeypatch):
     """The benchmark helpers, on a tiny shape: a random checkpoint converts; a random GGUF loads and runs."""
-    from test_convert_helpers import import_convert, require_llama_cpp
+    from test_convert_helpers import import_convert, open_llama, require_llama_cpp
 
     llama_cpp = require_llama_cpp()
     synthetic = convert_module("synthetic")
@@ -179,7 +179,7 @@ def test_synthetic_models_convert_and_load(tmp_path, monkeypatch):
     for path in ggufs:
         # logits_all: without it llama-cpp-python fills only the last row of `scores`, and the other rows hold
         # whatever memory was there (this test once failed on such garbage)
-        llm = llama_cpp.Llama(str(path), n_ctx=32, verbose=False, logits_all=True)
+        llm = open_llama(path, n_ctx=32, verbose=False, logits_all=True)
         try:
             llm.eval([1, 2, 256, 256])
             assert llm.n_vocab() == 384 and np.isfinite(np.array(llm.scores[:4])).all()

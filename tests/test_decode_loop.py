@@ -6,6 +6,7 @@ import llama_cpp
 import pytest
 
 from conftest import PROMPTS, STAND_IN_MASK_ID, THREADS, llama_greedy
+from mtp_edge.llama_load import open_llama
 
 
 def chat(model, text: str) -> list[int]:
@@ -27,8 +28,8 @@ def test_k1_equals_greedy_with_long_prompt_in_chunks(smollm2_path, reference_lla
     from mtp_edge import MTPModel
 
     m = MTPModel(smollm2_path, n_ctx=1024, n_threads=THREADS, n_batch=64)
-    ref = llama_cpp.Llama(str(smollm2_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                          n_batch=64, n_ubatch=64, verbose=False)
+    ref = open_llama(smollm2_path, n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                     n_batch=64, n_ubatch=64, verbose=False)
     tokens = chat(m, " ".join(PROMPTS) * 4)
     assert len(tokens) > 3 * 64
     assert m.generate(tokens, 24, k_max=1).tokens == llama_greedy(ref, tokens, 24)
@@ -50,8 +51,8 @@ def _fresh_predictions(llm: llama_cpp.Llama, sequence: list[int], k: int) -> lis
 def test_every_pass_matches_a_no_cache_reference(model_f16, smollm2_f16_path):
     """Static k: each pass's k predictions equal a fresh context's over the same tokens + masks."""
     k = 4
-    ref = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                          logits_all=True, verbose=False)
+    ref = open_llama(smollm2_f16_path, n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                     logits_all=True, verbose=False)
     prompt = chat(model_f16, PROMPTS[2])
     passes = list(model_f16.stream_tokens(prompt, 40, k_max=k, mode="static"))
     assert len(passes) >= 8
@@ -70,8 +71,8 @@ def test_range_mask_mode_feeds_mask_id_plus_slot(model_f16, smollm2_f16_path, mo
 
     k = 4
     monkeypatch.setattr(model_f16, "metadata", dataclasses.replace(model_f16.metadata, mask_mode="range"))
-    ref = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                          logits_all=True, verbose=False)
+    ref = open_llama(smollm2_f16_path, n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                     logits_all=True, verbose=False)
     prompt = chat(model_f16, PROMPTS[2])
     passes = list(model_f16.stream_tokens(prompt, 24, k_max=k, mode="static"))
     history, differs = list(prompt), 0

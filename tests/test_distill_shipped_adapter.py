@@ -27,7 +27,7 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
 
     An F32 file, so the check is the conversion's (LoRA merge, mask rows, tensor layout), not F16 rounding: an F16
     file of the run-4 adapter moved one mid-range probability by 0.017."""
-    llama_cpp = pytest.importorskip("llama_cpp")
+    pytest.importorskip("llama_cpp")
     import numpy as np
 
     from mtp_edge.convert import convert_checkpoint
@@ -35,6 +35,7 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
     from mtp_edge.distill.modeling import load_adapter, load_base
     from mtp_edge.distill.reference import slot_ids
     from mtp_edge.distill.tokens import MtpConfig
+    from mtp_edge.llama_load import open_llama
 
     out = convert_checkpoint(str(smollm2_path), str(tmp_path / "mtp.gguf"), outtype="f32", adapter=str(ADAPTER),
                              progress=False)
@@ -47,7 +48,7 @@ def test_converted_gguf_rows_match_pytorch(smollm2_path, tmp_path):
                        add_special_tokens=False)["input_ids"] + slot_ids(ids[0], 7, mode)
     with torch.no_grad():
         ref = model(input_ids=torch.tensor([seq])).logits[0, -8:].float()
-    llm = llama_cpp.Llama(str(out), n_ctx=512, logits_all=True, verbose=False, n_threads=2)
+    llm = open_llama(out, n_ctx=512, logits_all=True, verbose=False, n_threads=2)
     llm.eval(seq)
     got = torch.tensor(np.array(llm.scores[len(seq) - 8:len(seq)]), dtype=torch.float32)[:, :ref.shape[1]]
     assert got.argmax(-1).tolist() == ref.argmax(-1).tolist()

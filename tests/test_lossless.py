@@ -53,12 +53,11 @@ def test_rejection_paths_all_occur_and_stay_exact(model_f16, reference_f16):
 
 
 def test_lossless_stops_at_the_context_end_exactly(smollm2_f16_path):
-    import llama_cpp
-
     from mtp_edge import MTPModel
+    from mtp_edge.llama_load import open_llama
 
     m = MTPModel(smollm2_f16_path, n_ctx=80, n_threads=THREADS, mask_token_id=STAND_IN_MASK_ID)
-    ref = llama_cpp.Llama(str(smollm2_f16_path), n_ctx=80, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+    ref = open_llama(smollm2_f16_path, n_ctx=80, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
     tokens = chat(m, "Count from one to one hundred, one number per line.")
     result = m.generate(tokens, 500, k_max=6, tau=0.02, mode="lossless")
     expected = llama_greedy(ref, tokens, 80 - len(tokens))

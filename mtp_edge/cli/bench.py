@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {k: getattr(args, k) for k in ("model", "prompts", "n_prompts", "max_tokens", "threads",
                                                "n_gpu_layers", "repeats", "mask_token_id")}
     settings["flash_attn"] = flash_attn_on(model.llama)  # what ran: the default depends on the backend
+    settings["extra_buffers"] = bool(model.llama.model_params.use_extra_bufts)  # off on AMX CPUs (llama_load)
     traces: list[dict] = []
     done = {"rows": None, "prompts": 0}
 
