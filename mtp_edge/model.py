@@ -186,6 +186,9 @@ class MTPModel:
             llama-cpp-python leaves it off everywhere; on an H200 it made every mode faster (plain decoding +13-18%,
             confadapt_verify +4-13%), on a 2-core CPU it changed little (docs/RESULTS.md, session 14). The
             calibration cache keeps one curve for each setting.
+        extra_buffers: llama.cpp's extra CPU weight buffers (repacked and AMX layouts). None (the default): off
+            where llama.cpp reports AMX, whose matrix product crashed quantized files on an AMX CPU (llama.cpp
+            #20824; `mtp_edge.llama_load`), on elsewhere.
         k_max, tau: defaults for generation; None takes "auto" for k_max when the file has a mask token (masks
             per pass chosen from this machine's measured pass costs, up to the file's `mtp.k_max`), and the
             file's `mtp.tau`.
@@ -203,6 +206,7 @@ class MTPModel:
         n_gpu_layers: int = 0,
         n_batch: int = 512,
         flash_attn: bool | None = None,
+        extra_buffers: bool | None = None,
         k_max: int | str | None = None,
         tau: float | None = None,
         mask_token_id: int | None = None,
@@ -225,6 +229,7 @@ class MTPModel:
             n_batch=n_batch,
             n_ubatch=n_batch,
             flash_attn=on_gpu if flash_attn is None else flash_attn,
+            extra_buffers=extra_buffers,
             verbose=verbose,
             **llama_kwargs,
         )
