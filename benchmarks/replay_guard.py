@@ -26,7 +26,7 @@ from pathlib import Path
 
 PLAIN_ROW = "mtp-edge k_max=1"
 SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost is measured
-MAIN = "auto, + passes filled, masks judged on 12 windows (main)"  # what the decoder does now
+MAIN = "auto, + pass size kept unless clearly beaten (main)"  # what the decoder does now
 
 
 @dataclass
@@ -114,7 +114,7 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
 
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, make_guard, choose_size: bool,
                 start_untimed: bool = False, priced_switches: bool = False, forget: bool = False,
-                fill: bool = False) -> dict:
+                fill: bool = False, pass_margin: float | None = None) -> dict:
     """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass
     (`make_guard`: a ThroughputGuard factory, or None for no guard); the pass size k_max, or (`choose_size`)
     best_fixed_pass's per generation, taken from the fixed row of that size.
@@ -122,21 +122,27 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     `priced_switches`: the probe interval and the guard's re-measurements count the two changes of pass size that
     each makes; `forget`: every generation starts from no memory (what the bench's timed rows got before the
     decoder kept the most recently used rules: its 16-rule store was full of the untracked runs' rules); `fill`:
-    while the guard allows masks every pass fills the one-shape pass (no per-pass plain choice, no probes)."""
+    while the guard allows masks every pass fills the one-shape pass (no per-pass plain choice, no probes);
+    `pass_margin`: the size carries over between generations unless another is expected that much faster."""
     from mtp_edge import _core
 
     most = k_max - 1
     curve = costs.curve(k_max)
     est = _core.AcceptanceEstimate(most)
     seconds = tokens = passes = plain = 0
+    per_generation: list[tuple[int, float]] = []  # (tokens, seconds) of each generation
     used: dict[int, int] = {}
     guard = make_guard() if make_guard else None
+    chosen = 0  # the size the decoder chose last (the trace may lack that row: then the next smaller one runs)
     for index in range(len(sizes[k_max])):
         if forget and index > 0:
             est = _core.AcceptanceEstimate(most)
             guard = make_guard() if make_guard else None
-        size = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
-        size = max(n for n in sizes if n <= size)  # a size the trace has no row for: the next smaller one
+        if pass_margin is None:
+            chosen = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
+        else:
+            chosen = _core.best_fixed_pass(curve, est, k_max, chosen, pass_margin)
+        size = max((n for n in sizes if n <= chosen), default=min(sizes))  # a size the trace has no row for: the next smaller one
         used[size] = used.get(size, 0) + 1
         interval = _core.probe_interval(curve, size, costs.switch_s if priced_switches else 0.0)
         if guard is not None and start_untimed:
@@ -146,6 +152,7 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
         ps = sizes[size][index]
         starts, total = pass_starts(ps)
         at, previous, since_probe = 0, None, 0
+        generation_start = (tokens, seconds)
         while at < total:
             masks = 0
             if fill and (guard is None or guard.masks_allowed):
@@ -165,8 +172,22 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
                 guard.record(spent, emitted)
             seconds, tokens, passes, plain = seconds + spent, tokens + emitted, passes + 1, plain + (masks == 0)
             at, previous = at + emitted, fed
+        per_generation.append((tokens - generation_start[0], seconds - generation_start[1]))
         est.scale(0.5)
-    return {"tok_s": tokens / seconds, "plain_share": plain / passes, "passes": passes, "sizes": used}
+    return {"tok_s": tokens / seconds, "plain_share": plain / passes, "passes": passes, "sizes": used,
+            "per_generation": per_generation}
+
+
+def fixed_generations(gens: list[list[dict]], costs: LoopCosts, size: int) -> list[tuple[int, float]]:
+    """(tokens, seconds) of each generation of a fixed row at the replay's costs (its start's extra included)."""
+    return [(sum(p["emitted"] for p in g), costs.pass_s_by_size[size] * len(g) + costs.start_s) for g in gens]
+
+
+def median_speedup(per_generation: list[tuple[int, float]], plain: list[tuple[int, float]], repeats: int) -> float:
+    """The bench's figure: per prompt the median over its repeats of tok/s over plain's, then the median over
+    prompts (generations come prompt by prompt, `repeats` each)."""
+    ratios = [(t / s) / (pt / ps) for (t, s), (pt, ps) in zip(per_generation, plain)]
+    return statistics.median(statistics.median(ratios[i:i + repeats]) for i in range(0, len(ratios), repeats))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("trace", help="a trace written by `mtp-edge bench --trace` (.jsonl or .jsonl.gz)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--switch-ms", type=float, default=None,
+                    help="price a change of pass size at this many ms instead of what the trace measured (0: a "
+                         "llama.cpp that keeps one CUDA graph per pass size)")
+    ap.add_argument("--start-ms", type=float, default=None,
+                    help="likewise for the extra of a generation's first two decode passes")
     args = ap.parse_args(argv)
 
     rows = load_rows(args.trace)
@@ -184,16 +210,21 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"replay_guard: {args.trace} needs the {PLAIN_ROW!r} row and fixed rows `k_max=N`; "
                          f"rows: {', '.join(rows)}")
     costs = loop_costs(rows, sizes)
+    if args.switch_ms is not None:
+        costs.switch_s = args.switch_ms * 1e-3
+    if args.start_ms is not None:
+        costs.start_s = args.start_ms * 1e-3
+    repeats = 1 + max(r.get("repeat", 0) for r in rows[PLAIN_ROW])
     plain_gens = [decode_passes(r) for r in rows[PLAIN_ROW]]
     results = {"always plain": {"tok_s": sum(map(len, plain_gens)) / (costs.pass_s_by_size[1] * sum(map(len, plain_gens))
                                                                      + costs.start_s * len(plain_gens)),
-                                "plain_share": 1.0}}
+                                "plain_share": 1.0, "per_generation": fixed_generations(plain_gens, costs, 1)}}
     for n in sorted(sizes):
         gens = sizes[n]
         results[f"always masks (k_max={n})"] = {
             "tok_s": sum(p["emitted"] for g in gens for p in g) / (costs.pass_s_by_size[n] * sum(map(len, gens))
                                                                   + costs.start_s * len(gens)),
-            "plain_share": 0.0}
+            "plain_share": 0.0, "per_generation": fixed_generations(gens, costs, n)}
 
     def old_guard(yield_decay: float = 0.875):
         """The guard before session 9: a yield memory of ~8 windows, plain passes measured after the first window
@@ -210,16 +241,22 @@ def main(argv: list[str] | None = None) -> int:
                                                      priced_switches=True)
     results["auto as above, memory lost each generation"] = replay_auto(
         sizes, costs, k_max, old_guard(), True, start_untimed=True, priced_switches=True, forget=True)
+    results["auto, + passes filled, masks judged on 12 windows"] = replay_auto(
+        sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True, priced_switches=True, fill=True)
     results[MAIN] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True,
-                                priced_switches=True, fill=True)
+                                priced_switches=True, fill=True, pass_margin=_core.PASS_CHANGE_MARGIN)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
     base = results["always plain"]["tok_s"]
     print(f"{args.trace}: {len(sizes[k_max])} generations; pass of n tokens (ms): "
           + ", ".join(f"{n}: {s * 1e3:.2f}" for n, s in sorted(costs.pass_s_by_size.items()))
           + f"; size switch +{costs.switch_s * 1e3:.2f} ms, generation start +{costs.start_s * 1e3:.2f} ms")
-    print(f"{'policy':<56} {'tok/s':>8} {'vs plain':>9} {'plain passes':>13}  sizes")
+    plain_per_generation = results["always plain"]["per_generation"]
+    for r in results.values():
+        r["median_speedup"] = median_speedup(r["per_generation"], plain_per_generation, repeats)
+    print(f"{'policy':<56} {'tok/s':>8} {'vs plain':>9} {'median/prompt':>14} {'plain passes':>13}  sizes")
     for name, r in results.items():
-        print(f"{name:<56} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['plain_share']:>13.1%}  {r.get('sizes', '')}")
+        print(f"{name:<56} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['median_speedup']:>14.3f} "
+              f"{r['plain_share']:>13.1%}  {r.get('sizes', '')}")
     if args.json:
         Path(args.json).write_text(json.dumps({"trace": args.trace, "costs_s": {str(k): v for k, v in
                                                costs.pass_s_by_size.items()}, "switch_s": costs.switch_s, "start_s": costs.start_s,

@@ -160,8 +160,11 @@ NB_MODULE(_core, m) {
     m.def("probe_interval", &mtp::probe_interval, "cost"_a, "probe_pass"_a = 2, "switch_cost"_a = 0.0,
           "Plain passes between probes when the cost-aware policy picks plain decoding (switch_cost: "
           "what a change of pass size costs, in the curve's unit).");
-    m.def("best_fixed_pass", &mtp::best_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a,
-          "The pass size (2..k_max) with the most expected tokens per unit of cost, for one-shape passes.");
+    m.def("best_fixed_pass", &mtp::best_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a, "current"_a = 0,
+          "margin"_a = 0.0,
+          "The pass size (2..k_max) with the most expected tokens per unit of cost, for one-shape passes; with "
+          "`current`, that size unless the best is expected to be more than `margin` faster.");
+    m.attr("PASS_CHANGE_MARGIN") = mtp::kPassChangeMargin;
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
     m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a, "fixed_pass"_a = 0,
           "Masks (0 = plain decoding) maximising expected tokens per unit of cost; fixed_pass > 0: every pass "

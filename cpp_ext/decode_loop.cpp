@@ -172,7 +172,7 @@ void Decoder::file_memory() {
     if (estimate_key_.max_masks <= 0) return;
     if (auto old = memory_of(estimate_key_); old != estimates_.end()) estimates_.erase(old);
     if (estimates_.size() >= kMostRules) estimates_.erase(estimates_.begin());
-    estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_});
+    estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_, fixed_pass_});
 }
 
 bool Decoder::remembers(const DecodeParams &params) const {
@@ -187,7 +187,9 @@ void Decoder::start_estimate() {
     file_memory();
     const RuleKey key = rule_key(params_);
     auto found = memory_of(key);
+    int last_pass = 0;
     if (found != estimates_.end()) {
+        last_pass = found->second.fixed_pass;
         acceptance_ = found->second.acceptance;
         acceptance_.scale(0.5);
         guard_ = found->second.guard;  // the costs it measured are the machine's: keep them whole
@@ -197,8 +199,10 @@ void Decoder::start_estimate() {
     }
     estimate_key_ = key;
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
-    // the acceptance so far says pays best on this machine's curve.
-    fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max);
+    // the acceptance so far says pays best on this machine's curve, and kept from the last generation unless
+    // another size is clearly better.
+    fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max,
+                                                                   last_pass, mtp::kPassChangeMargin);
     // One-shape passes do not probe.
     probes_ = ProbeSchedule(probe_interval(params_.pass_cost, 2, switch_cost_ms_), params_.k_max - 1);
     guard_.begin_generation();

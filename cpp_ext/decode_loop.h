@@ -161,6 +161,7 @@ private:
     struct RuleMemory {
         AcceptanceEstimate acceptance;
         ThroughputGuard guard;
+        int fixed_pass;  // the pass size its last generation used (fixed_shape), else 0
     };
     RuleKey estimate_key_;                                   // acceptance_'s rule
     using Memories = std::vector<std::pair<RuleKey, RuleMemory>>;

@@ -109,18 +109,21 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
     return best;
 }
 
-int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max) {
+int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current,
+                    double margin) {
     if (cost.empty() || k_max < 2) return std::max(k_max, 1);
     int best = k_max;
-    double best_rate = -1.0;
+    double best_rate = -1.0, current_rate = -1.0;
     for (int n = 2; n <= k_max; ++n) {
         double mean_masks = 0.0;
         const double rate = fixed_pass_tokens(est, n, mean_masks) / cost_at(cost, n);
+        if (n == current) current_rate = rate;
         if (rate > best_rate * (1.0 + 1e-9)) {  // ties go to the smaller pass
             best_rate = rate;
             best = n;
         }
     }
+    if (current_rate > 0.0 && best_rate <= current_rate * (1.0 + std::max(0.0, margin))) return current;
     return best;
 }
 

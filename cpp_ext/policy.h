@@ -37,7 +37,16 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
 // the most expected tokens per unit of cost by the acceptance so far. Chosen once per generation, so the shape
 // still changes only between generations (on an H200 a 4-token pass cost 1.66 ms and a 6-token one 1.80 ms in
 // the loop for nearly the same tokens a pass, 1.74 and 1.82, at tau 0.9: k_max = 6 every pass left 5% there).
-int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max);
+// With `current` (the size the last generation used, 2..k_max) the size changes only where the best one is
+// expected to be more than `margin` faster: chat answers alternate between stretches where every mask holds and
+// stretches where none does, so the estimate's deep rows swing from answer to answer, and followed answer by
+// answer it went from 6 tokens to 2 after one poor answer and stayed there for nine (H200 chat trace, session 14:
+// 2-token passes at 1.19x a plain one for ~1.1 tokens, where 4-token ones gave 1.09x plain over all answers).
+int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current = 0,
+                    double margin = 0.0);
+// best_fixed_pass's margin in the decoder: in the replay of 17 bench traces (benchmarks/replay_guard.py) margins
+// of 0.15 to 0.3 gave the same choices; without one auto fell to 86% of the best fixed row on one trace of them.
+constexpr double kPassChangeMargin = 0.2;
 
 // Whether masks could pay on this curve at all: the policy's choice if every mask were accepted. Where even that
 // picks plain decoding (a small model on a CPU: a pass of n tokens costs nearly n times one), masks on the prompt

@@ -312,6 +312,24 @@ def test_best_fixed_pass_follows_the_curve_and_the_acceptance():
     assert _core.best_fixed_pass([], ours, 6) == 6  # no curve (no policy): k_max, as before
 
 
+def test_best_fixed_pass_keeps_the_last_size_unless_another_is_clearly_faster():
+    h200 = [1.22, 1.40, 1.60, 1.66, 1.85, 1.95] + [2.0 + 0.05 * n for n in range(26)]
+    ours = _estimate_of_chains([0.47, 0.49, 0.51, 0.42, 0.56])
+    margin = _core.PASS_CHANGE_MARGIN
+    assert 0.0 < margin < 1.0
+    # 4 is best here, 5 and 6 within a few percent of it: the last size stays
+    assert _core.best_fixed_pass(h200, ours, 6, 6, margin) == 6
+    assert _core.best_fixed_pass(h200, ours, 6, 5, margin) == 5
+    # without a margin, or without a last size (or one outside 2..k_max), the best size as before
+    assert _core.best_fixed_pass(h200, ours, 6, 6, 0.0) == 4
+    assert _core.best_fixed_pass(h200, ours, 6, 0, margin) == 4
+    assert _core.best_fixed_pass(h200, ours, 6, 9, margin) == 4
+    # a clearly better size wins over the last one: high acceptance on a flat curve leaves 2-token passes
+    assert _core.best_fixed_pass(FLAT, _estimate_of_chains([0.95] * 5), 6, 2, margin) == 6
+    # and tokens at full price leave 6-token passes for 2-token ones
+    assert _core.best_fixed_pass(LINEAR, _estimate_of_chains([0.95] * 5), 6, 6, margin) == 2
+
+
 def test_fixed_pass_plain_decision_counts_the_passes_that_carry_no_masks():
     """A 2-token pass with every mask accepted alternates a pass of 1 pending + 1 mask (2 tokens) with one of 2
     pending and no mask (1 token): 1.5 tokens a pass, not 2. At 1.6x a plain pass's cost that does not pay."""

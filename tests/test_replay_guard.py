@@ -88,3 +88,25 @@ def test_replay_of_main_reproduces_the_session_10_bench(tmp_path, prompts):
     fixed = [r for r in bench.values() if r["mode"] == "confadapt" and "varying" not in r["label"]]  # k_max=1 too
     best_fixed = max(r["decode_tps"] for r in fixed)
     assert bench["auto"]["decode_tps"] >= 0.95 * best_fixed  # issue 5's target, as measured
+
+
+@pytest.mark.parametrize("prompts", ["gsm8k", "chat"])
+def test_replay_of_the_session_14_kernel_traces_by_the_bench_figure(tmp_path, prompts):
+    """Session 14's H200 traces with flash attention, judged as the bench judges (the median over prompts of each
+    prompt's speedup): auto chose 6-token passes after a winning answer and 2-token ones for nine answers after a
+    poor one, 92% of the best fixed row on chat; keeping the pass size unless another is clearly faster brings main
+    within 5% of it on both prompt sets. With changes of shape priced at 0 (a llama.cpp that keeps one CUDA graph per
+    pass size) every row's figure changes, and the replay says so."""
+    module = _replay()
+    trace = str(TRACES / f"trace_gpu_h200_q8_0_{prompts}_fa_s14.jsonl.gz")
+    out, free = tmp_path / "replay.json", tmp_path / "free.json"
+    assert module.main([trace, "--json", str(out)]) == 0
+    policies = json.loads(out.read_text())["policies"]
+    best_fixed = max(r["median_speedup"] for name, r in policies.items() if name.startswith("always"))
+    assert policies[module.MAIN]["median_speedup"] >= 0.95 * best_fixed
+    if prompts == "chat":
+        assert policies["auto, + passes filled, masks judged on 12 windows"]["median_speedup"] < 0.95 * best_fixed
+    assert module.main([trace, "--switch-ms", "0", "--start-ms", "0", "--json", str(free)]) == 0
+    report = json.loads(free.read_text())
+    assert report["switch_s"] == 0.0 and report["start_s"] == 0.0
+    assert report["policies"]["always plain"]["tok_s"] > policies["always plain"]["tok_s"]  # no start to pay
