@@ -15,7 +15,6 @@ source .carry/dev/env.sh
 source .carry/dev/cuda.sh
 REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
 SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
-KEYED='    return (const char *) cgraph->nodes[0] + ((size_t) cgraph->nodes[0]->ne[1] << 32);  /* mtp-edge: one cached graph per pass size */'
 pip_lcp() {  # usage: pip_lcp TARGET: llama-cpp-python from /tmp/lcp-src into TARGET, built in /tmp/lcpbuild
   CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 2 )) \
     python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target $1 -C build-dir=/tmp/lcpbuild .
@@ -23,9 +22,7 @@ pip_lcp() {  # usage: pip_lcp TARGET: llama-cpp-python from /tmp/lcp-src into TA
 ( set -e
   tar xzf .carry/c/lcp.tgz -C /tmp && cd /tmp/lcp-src && pip_lcp /tmp/site2
   cd $REPO && python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo STOCK_OK
-  cd /tmp/lcp-src && F=vendor/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu
-  [ "$(grep -c '^    return cgraph->nodes\[0\];$' $F)" = 1 ] || { echo "KEY LINE NOT FOUND"; exit 1; }
-  sed -i "s|^    return cgraph->nodes\[0\];\$|$KEYED|" $F && grep -n "mtp-edge: one cached graph" $F
+  cd /tmp/lcp-src && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src
   pip_lcp /tmp/site2p && echo BUILD_OK ) > $R/build.log 2>&1
 tail -5 $R/build.log > $RES/build_tail.txt
 grep -q BUILD_OK $R/build.log || { echo "exit 1 (build)" > $R/done; exit 1; }
