@@ -26,7 +26,7 @@ from pathlib import Path
 
 PLAIN_ROW = "mtp-edge k_max=1"
 SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost is measured
-MAIN = "auto, + pass size kept unless clearly beaten (main)"  # what the decoder does now
+MAIN = "auto, + resized only on enough passes (main)"  # what the decoder does now
 
 
 @dataclass
@@ -114,7 +114,8 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
 
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, make_guard, choose_size: bool,
                 start_untimed: bool = False, priced_switches: bool = False, forget: bool = False,
-                fill: bool = False, pass_margin: float | None = None) -> dict:
+                fill: bool = False, pass_margin: float | None = None, next_size: bool = False,
+                warmup_tokens: int = 0) -> dict:
     """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass
     (`make_guard`: a ThroughputGuard factory, or None for no guard); the pass size k_max, or (`choose_size`)
     best_fixed_pass's per generation, taken from the fixed row of that size.
@@ -123,12 +124,23 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     each makes; `forget`: every generation starts from no memory (what the bench's timed rows got before the
     decoder kept the most recently used rules: its 16-rule store was full of the untracked runs' rules); `fill`:
     while the guard allows masks every pass fills the one-shape pass (no per-pass plain choice, no probes);
-    `pass_margin`: the size carries over between generations unless another is expected that much faster."""
+    `pass_margin`: the size carries over between generations unless another is expected that much faster;
+    `next_size`: the decoder's next_fixed_pass (the prior's size until the estimate rests on enough passes);
+    `warmup_tokens`: the bench's untimed warm-up run (its first prompt's first tokens, same rule) feeds the estimate
+    before the first timed generation, as it feeds the decoder's memory."""
     from mtp_edge import _core
 
     most = k_max - 1
     curve = costs.curve(k_max)
     est = _core.AcceptanceEstimate(most)
+    warm_emitted = 0
+    for p in sizes[k_max][0] if warmup_tokens > 0 else []:
+        if warm_emitted >= warmup_tokens:
+            break
+        est.record(p["masks"], p["emitted"] - 1)
+        warm_emitted += p["emitted"]
+    if warmup_tokens > 0:
+        est.scale(0.5)
     seconds = tokens = passes = plain = 0
     per_generation: list[tuple[int, float]] = []  # (tokens, seconds) of each generation
     used: dict[int, int] = {}
@@ -138,7 +150,9 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
         if forget and index > 0:
             est = _core.AcceptanceEstimate(most)
             guard = make_guard() if make_guard else None
-        if pass_margin is None:
+        if next_size:
+            chosen = _core.next_fixed_pass(curve, est, k_max, chosen)
+        elif pass_margin is None:
             chosen = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
         else:
             chosen = _core.best_fixed_pass(curve, est, k_max, chosen, pass_margin)
@@ -199,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--switch-ms", type=float, default=None,
                     help="price a change of pass size at this many ms instead of what the trace measured (0: a "
                          "llama.cpp that keeps one CUDA graph per pass size)")
+    ap.add_argument("--warmup-tokens", type=int, default=8,
+                    help="tokens of the bench's untimed warm-up run fed to the estimate first (the bench: 8; 0: none)")
     ap.add_argument("--start-ms", type=float, default=None,
                     help="likewise for the extra of a generation's first two decode passes")
     args = ap.parse_args(argv)
@@ -243,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         sizes, costs, k_max, old_guard(), True, start_untimed=True, priced_switches=True, forget=True)
     results["auto, + passes filled, masks judged on 12 windows"] = replay_auto(
         sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True, priced_switches=True, fill=True)
+    results["auto, + pass size kept unless clearly beaten"] = replay_auto(
+        sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True, priced_switches=True, fill=True,
+        pass_margin=_core.PASS_CHANGE_MARGIN, warmup_tokens=args.warmup_tokens)
     results[MAIN] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True,
-                                priced_switches=True, fill=True, pass_margin=_core.PASS_CHANGE_MARGIN)
+                                priced_switches=True, fill=True, next_size=True, warmup_tokens=args.warmup_tokens)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
     base = results["always plain"]["tok_s"]
     print(f"{args.trace}: {len(sizes[k_max])} generations; pass of n tokens (ms): "

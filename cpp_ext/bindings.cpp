@@ -134,6 +134,7 @@ NB_MODULE(_core, m) {
         .def(nb::init<int, double, double>(), "max_masks"_a = 32, "prior_accept"_a = 0.5, "prior_weight"_a = 2.0)
         .def("record", &mtp::AcceptanceEstimate::record, "masks"_a, "accepted"_a)
         .def("conditional", &mtp::AcceptanceEstimate::conditional, "j"_a)
+        .def("tries", &mtp::AcceptanceEstimate::tries, "j"_a)
         .def("scale", &mtp::AcceptanceEstimate::scale, "factor"_a);
     nb::class_<mtp::ProbeSchedule>(m, "ProbeSchedule")
         .def(nb::init<int, int>(), "interval"_a = 16, "most"_a = 1)
@@ -165,6 +166,10 @@ NB_MODULE(_core, m) {
           "The pass size (2..k_max) with the most expected tokens per unit of cost, for one-shape passes; with "
           "`current`, that size unless the best is expected to be more than `margin` faster.");
     m.attr("PASS_CHANGE_MARGIN") = mtp::kPassChangeMargin;
+    m.attr("PASS_RESIZE_EVIDENCE") = mtp::kPassResizeEvidence;
+    m.def("next_fixed_pass", &mtp::next_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a, "current"_a = 0,
+          "The pass size of a new generation of one-shape passes: the prior's choice until the estimate rests on "
+          "enough passes, then best_fixed_pass from `current` with PASS_CHANGE_MARGIN.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
     m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a, "fixed_pass"_a = 0,
           "Masks (0 = plain decoding) maximising expected tokens per unit of cost; fixed_pass > 0: every pass "

@@ -199,10 +199,9 @@ void Decoder::start_estimate() {
     }
     estimate_key_ = key;
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
-    // the acceptance so far says pays best on this machine's curve, and kept from the last generation unless
-    // another size is clearly better.
-    fixed_pass_ = !params_.fixed_shape ? 0 : mtp::best_fixed_pass(params_.pass_cost, acceptance_, params_.k_max,
-                                                                   last_pass, mtp::kPassChangeMargin);
+    // the acceptance so far says pays best on this machine's curve once it rests on enough passes, and kept from
+    // the last generation unless another size is clearly better.
+    fixed_pass_ = !params_.fixed_shape ? 0 : mtp::next_fixed_pass(params_.pass_cost, acceptance_, params_.k_max, last_pass);
     // One-shape passes do not probe.
     probes_ = ProbeSchedule(probe_interval(params_.pass_cost, 2, switch_cost_ms_), params_.k_max - 1);
     guard_.begin_generation();

@@ -127,6 +127,12 @@ int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &e
     return best;
 }
 
+int next_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current) {
+    const int prior = best_fixed_pass(cost, AcceptanceEstimate(std::max(1, k_max - 1)), k_max);
+    if (est.tries(1) < kPassResizeEvidence) return current > 0 ? current : prior;
+    return best_fixed_pass(cost, est, k_max, current > 0 ? current : prior, kPassChangeMargin);
+}
+
 bool masks_can_pay(const std::vector<double> &cost, int max_masks, int fixed_pass) {
     const AcceptanceEstimate every_mask_accepted(std::max(1, max_masks), 1.0, 1.0);
     return choose_masks(cost, every_mask_accepted, max_masks, fixed_pass) > 0;

@@ -15,6 +15,8 @@ public:
     // P(accept at mask position j), j = 1..max_masks.
     double conditional(int j) const;
     int max_masks() const { return static_cast<int>(tries_.size()); }
+    // Passes (decayed by scale) that tried mask j, j = 1..max_masks: how much the estimate of row j rests on.
+    double tries(int j) const { return j >= 1 && j <= max_masks() ? tries_[j - 1] : 0.0; }
     // Weigh everything recorded so far by `factor` (older generations count less than the current one).
     void scale(double factor);
 
@@ -47,6 +49,16 @@ int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &e
 // best_fixed_pass's margin in the decoder: in the replay of 17 bench traces (benchmarks/replay_guard.py) margins
 // of 0.15 to 0.3 gave the same choices; without one auto fell to 86% of the best fixed row on one trace of them.
 constexpr double kPassChangeMargin = 0.2;
+// Passes with masks (decayed: halved per generation) the estimate must rest on before the pass size moves from the
+// one the prior picks: the bench's 8-token warm-up run gave the first timed answer an estimate of ~3 passes of a
+// chat answer's opening, which picked 6-token passes, and the margin then kept them (H200, session 16: 6-token
+// passes made 1.51 tokens a pass on chat where 4-token ones made 1.50, for a pass 12% dearer).
+constexpr double kPassResizeEvidence = 16.0;
+
+// The pass size of a new generation of one-shape passes: the prior's choice (every mask at 0.5) while the estimate
+// rests on fewer than kPassResizeEvidence passes, then best_fixed_pass from `current` (the last generation's size,
+// 0 for none) with kPassChangeMargin.
+int next_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current);
 
 // Whether masks could pay on this curve at all: the policy's choice if every mask were accepted. Where even that
 // picks plain decoding (a small model on a CPU: a pass of n tokens costs nearly n times one), masks on the prompt

@@ -377,3 +377,20 @@ def test_a_probe_whose_outcome_comes_a_pass_later_holds_the_next_probe_until_the
     assert [schedule.next_plain_pass() for _ in range(2)] == [0, 1]
     schedule.policy_chose_masks()  # the estimate recovered: the interval starts again
     assert [schedule.next_plain_pass() for _ in range(2)] == [0, 1]
+
+
+def test_next_fixed_pass_waits_for_evidence_before_leaving_the_priors_size():
+    h200 = [1.22, 1.40, 1.60, 1.66, 1.85, 1.95] + [2.0 + 0.05 * n for n in range(26)]
+    prior_size = _core.best_fixed_pass(h200, _core.AcceptanceEstimate(5), 6)
+    # three passes of an answer's opening where every mask held: the full estimate would pick the largest pass
+    few = _core.AcceptanceEstimate(5)
+    for _ in range(3):
+        few.record(5, 5)
+    assert few.tries(1) < _core.PASS_RESIZE_EVIDENCE
+    assert _core.best_fixed_pass(h200, few, 6) == 6
+    assert _core.next_fixed_pass(h200, few, 6) == prior_size == 4
+    assert _core.next_fixed_pass(h200, few, 6, 5) == 5  # nor does it move a size that earlier answers chose
+    # on enough passes of the same, the size moves to the clearly better one
+    many = _estimate_of_chains([0.97] * 5, passes=200)
+    assert many.tries(1) >= _core.PASS_RESIZE_EVIDENCE
+    assert _core.next_fixed_pass(FLAT, many, 6, 4) == 6
