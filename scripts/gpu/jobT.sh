@@ -20,7 +20,7 @@ M=/tmp/mtp_q8_0.gguf
 installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
 bench_t() {  # usage: bench_t NAME PROMPTS: the short list of rows, traced
   installed python3 -m mtp_edge bench -m $M --n-gpu-layers -1 --prompts $2 --n-prompts 12 --max-tokens 128 \
-    --repeats 3 --k-sweep 4 --tau-sweep '' --lookup '' --json $RES/bench_gpu_q8_0_$1.json \
+    --repeats 3 --k-sweep 4,6 --tau-sweep '' --lookup '' --json $RES/bench_gpu_q8_0_$1.json \
     --trace $RES/trace_gpu_q8_0_$1.jsonl > $RES/bench_gpu_q8_0_$1.txt 2>&1
   gzip -f $RES/trace_gpu_q8_0_$1.jsonl; cat $RES/bench_gpu_q8_0_$1.txt
 }
