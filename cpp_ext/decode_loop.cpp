@@ -157,7 +157,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
 RuleKey rule_key(const DecodeParams &p) {
     const float propose_tau = p.mode == AcceptMode::ConfAdaptVerify ? p.propose_tau : -1.0f;
     return RuleKey{p.mode, p.tau, propose_tau, p.mask_id, p.mask_range, std::max(1, std::min(p.k_max - 1, 32)),
-                   p.fixed_shape, p.track_agreement};
+                   p.fixed_shape, p.track_agreement, !p.pass_cost.empty()};
 }
 
 Decoder::Memories::const_iterator Decoder::memory_of(const RuleKey &key) const {

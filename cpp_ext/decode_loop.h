@@ -95,10 +95,15 @@ struct RuleKey {
     int max_masks = 0;
     bool fixed_shape = false;
     bool track_agreement = false;
+    // The cost-aware policy (a pass-cost curve) and a fixed k_max keep apart: with the same bound they shared one
+    // memory, so auto inherited a fixed k_max = 6 run's 6-token pass size and its guard's verdict on 6-token
+    // passes (the bench runs k_max = 6 just before auto: H200 chat, session 16, auto plain on 75-85% of passes
+    // where 4-token ones paid 1.29-1.33x).
+    bool cost_aware = false;
     bool operator==(const RuleKey &o) const {
         return mode == o.mode && tau == o.tau && propose_tau == o.propose_tau && mask_id == o.mask_id &&
                mask_range == o.mask_range && max_masks == o.max_masks && fixed_shape == o.fixed_shape &&
-               track_agreement == o.track_agreement;
+               track_agreement == o.track_agreement && cost_aware == o.cost_aware;
     }
 };
 RuleKey rule_key(const DecodeParams &params);

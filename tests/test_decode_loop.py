@@ -224,3 +224,16 @@ def test_the_decoder_remembers_the_most_recent_rules(model):
     model.generate(prompt, 2, k_max=3, tau=0.43)  # files 0.42's memory, the store at its cap again
     assert remembered(taus[6]) and remembered(0.42) and not remembered(taus[7])
     assert not model._decoder.remembers(model._params(2, {"k_max": 4, "tau": taus[-1]}))  # another rule
+
+
+def test_a_fixed_k_max_and_the_cost_aware_policy_keep_separate_memories(model):
+    """A fixed k_max = 6 run and `auto` (a pass-cost curve, bounded by the trained k_max = 6) once shared one memory:
+    auto then started from the fixed run's 6-token pass size and its guard's verdict on 6-token passes (the bench
+    runs k_max = 6 just before auto)."""
+    prompt = chat(model, PROMPTS[0])
+    curve = [1.0 + 0.05 * n for n in range(32)]
+    model.generate(prompt, 2, k_max=6, tau=0.77)
+    assert model._decoder.remembers(model._params(2, {"k_max": 6, "tau": 0.77}))
+    assert not model._decoder.remembers(model._params(2, {"k_max": 6, "tau": 0.77, "pass_cost": curve}))
+    model.generate(prompt, 2, k_max=6, tau=0.77, pass_cost=curve)
+    assert model._decoder.remembers(model._params(2, {"k_max": 6, "tau": 0.77}))  # filed, not replaced
