@@ -126,8 +126,8 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     while the guard allows masks every pass fills the one-shape pass (no per-pass plain choice, no probes);
     `pass_margin`: the size carries over between generations unless another is expected that much faster;
     `next_size`: the decoder's next_fixed_pass (the prior's size until the estimate rests on enough passes);
-    `warmup_tokens`: the bench's untimed warm-up run (its first prompt's first tokens, same rule) feeds the estimate
-    before the first timed generation, as it feeds the decoder's memory."""
+    `warmup_tokens`: an earlier short run under the same rule (the first generation's first tokens) feeds the
+    estimate before the first generation, as a shared memory would."""
     from mtp_edge import _core
 
     most = k_max - 1
@@ -213,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--switch-ms", type=float, default=None,
                     help="price a change of pass size at this many ms instead of what the trace measured (0: a "
                          "llama.cpp that keeps one CUDA graph per pass size)")
-    ap.add_argument("--warmup-tokens", type=int, default=8,
-                    help="tokens of the bench's untimed warm-up run fed to the estimate first (the bench: 8; 0: none)")
+    ap.add_argument("--warmup-tokens", type=int, default=0,
+                    help="feed the estimate the first N tokens' passes of the first generation before it starts, as "
+                         "an earlier short run under the same rule would (session 16's bench: 8 tokens, and the "
+                         "k_max=6 row, shared auto's memory); 0: none, the decoder since session 16")
     ap.add_argument("--start-ms", type=float, default=None,
                     help="likewise for the extra of a generation's first two decode passes")
     args = ap.parse_args(argv)

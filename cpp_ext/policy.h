@@ -50,9 +50,9 @@ int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &e
 // of 0.15 to 0.3 gave the same choices; without one auto fell to 86% of the best fixed row on one trace of them.
 constexpr double kPassChangeMargin = 0.2;
 // Passes with masks (decayed: halved per generation) the estimate must rest on before the pass size moves from the
-// one the prior picks: the bench's 8-token warm-up run gave the first timed answer an estimate of ~3 passes of a
-// chat answer's opening, which picked 6-token passes, and the margin then kept them (H200, session 16: 6-token
-// passes made 1.51 tokens a pass on chat where 4-token ones made 1.50, for a pass 12% dearer).
+// one the prior picks: a few passes of an answer's opening where every mask held (an 8-token run) picked 6-token
+// passes, and the margin then kept them for every later answer (the replay of session 16's H200 chat traces: 6-token
+// passes made 1.51 tokens a pass where 4-token ones made 1.50, for a pass 12% dearer).
 constexpr double kPassResizeEvidence = 16.0;
 
 // The pass size of a new generation of one-shape passes: the prior's choice (every mask at 0.5) while the estimate
