@@ -120,3 +120,19 @@ def test_replay_of_the_flash_attention_traces_by_the_bench_figure(tmp_path, name
     report = json.loads(free.read_text())
     assert report["switch_s"] == 0.0 and report["start_s"] == 0.0
     assert report["policies"]["always plain"]["tok_s"] > policies["always plain"]["tok_s"]  # no start to pay
+
+
+def test_replay_all_traces_judges_main_on_every_trace_given(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("replay_all_traces", ROOT / "benchmarks" / "replay_all_traces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names = ["trace_gpu_h200_q8_0_chat_fa_keyed_s16.jsonl.gz", "trace_gpu_h200_q8_0_gsm8k_s10.jsonl.gz"]
+    out = tmp_path / "all.json"
+    assert module.main([str(TRACES / n) for n in names] + ["--json", str(out)]) == 0
+    assert "below 95% of the best fixed row on 0 of 2" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert set(report) == set(names)
+    chat = report[names[0]]
+    # the size rule before session 16 lost 15% of the best fixed row on this chat trace; main does not
+    assert chat["as traced"]["before_s16"] < 0.9 * chat["as traced"]["best_fixed"] <= chat["as traced"]["main"]
+    assert chat["switches free"]["best_fixed"] >= chat["as traced"]["best_fixed"] * 0.99

@@ -1,0 +1,81 @@
+"""Every committed bench trace through benchmarks/replay_guard.py: main's auto against the best fixed row of each, as
+the bench judges it (median over prompts of each prompt's speedup over k_max = 1), with changes of pass shape priced
+as traced and at 0 (a llama.cpp with one CUDA graph per pass size). One table for a policy change across machines,
+models and prompt sets, so that it is judged on all of them, not tuned to one.
+
+    python benchmarks/replay_all_traces.py [TRACE ...] [--json OUT]   (default: docs/results/traces/*.jsonl.gz)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PRICINGS = {"as traced": {}, "switches free": {"switch_s": 0.0, "start_s": 0.0}}
+
+
+def _replay_module():
+    spec = importlib.util.spec_from_file_location("replay_guard", HERE / "replay_guard.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["replay_guard"] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def judge(path: str, rg, overrides: dict) -> dict:
+    """Best fixed row, the decoder before session 16 and main, relative to k_max = 1, on one trace."""
+    from mtp_edge import _core
+
+    rows = rg.load_rows(path)
+    sizes = rg.fixed_rows(rows)
+    if rg.PLAIN_ROW not in rows or not sizes:
+        raise SystemExit(f"replay_all_traces: {path} needs the {rg.PLAIN_ROW!r} row and fixed rows `k_max=N`")
+    costs = rg.loop_costs(rows, sizes)
+    for name, value in overrides.items():
+        setattr(costs, name, value)
+    repeats = 1 + max(r.get("repeat", 0) for r in rows[rg.PLAIN_ROW])
+    plain = rg.fixed_generations([rg.decode_passes(r) for r in rows[rg.PLAIN_ROW]], costs, 1)
+    fixed = {n: rg.median_speedup(rg.fixed_generations(g, costs, n), plain, repeats) for n, g in sizes.items()}
+    fixed[1] = 1.0
+    best = max(fixed, key=fixed.get)
+    k_max = max(sizes)
+    common = dict(start_untimed=True, priced_switches=True, fill=True)
+    before = rg.replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, **common)
+    main = rg.replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, next_size=True, **common)
+    return {"best_fixed_k": best, "best_fixed": fixed[best],
+            "before_s16": rg.median_speedup(before["per_generation"], plain, repeats),
+            "main": rg.median_speedup(main["per_generation"], plain, repeats)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("traces", nargs="*", help="bench traces (default: every one under docs/results/traces)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    traces = args.traces or sorted(str(p) for p in (HERE.parent / "docs" / "results" / "traces").glob("*.jsonl.gz"))
+    if not traces:
+        raise SystemExit("replay_all_traces: no traces given and none under docs/results/traces")
+    rg = _replay_module()
+    report = {Path(t).name: {p: judge(t, rg, o) for p, o in PRICINGS.items()} for t in traces}
+    print(f"{'trace':<46} " + "   ".join(f"{p + ': best fixed':>20} {'before':>7} {'main':>7}" for p in PRICINGS))
+    for name, r in report.items():
+        print(f"{name.replace('.jsonl.gz', ''):<46} " + "   ".join(
+            f"{'k' + str(r[p]['best_fixed_k']) + ' ' + format(r[p]['best_fixed'], '.3f'):>20} "
+            f"{r[p]['before_s16'] / r[p]['best_fixed']:>7.1%} {r[p]['main'] / r[p]['best_fixed']:>7.1%}"
+            for p in PRICINGS))
+    for p in PRICINGS:
+        for who in ("before_s16", "main"):
+            share = [r[p][who] / r[p]["best_fixed"] for r in report.values()]
+            print(f"{p}, {who}: min {min(share):.1%}, mean {sum(share) / len(share):.1%}, "
+                  f"below 95% of the best fixed row on {sum(s < 0.95 for s in share)} of {len(share)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
