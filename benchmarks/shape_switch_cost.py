@@ -18,44 +18,17 @@ import sys
 from pathlib import Path
 
 from mtp_edge import MTPModel
-from mtp_edge.calibrate import _decode, _filler
-
-
-def time_sequence(model: MTPModel, sizes: list[int], depth: int, rounds: int) -> list[list[float]]:
-    """Decode passes of the given sizes in order, `rounds` times, KV rolled back after each; ms per pass."""
-    import llama_cpp
-
-    with model._lock:
-        ctx = model.llama._ctx.ctx
-        mem = llama_cpp.llama_get_memory(ctx)
-        batch = llama_cpp.llama_batch_init(int(model.llama.n_batch), 0, 1)
-        tokens = _filler(model, depth + max(sizes))
-        try:
-            llama_cpp.llama_memory_clear(mem, True)
-            _decode(ctx, batch, tokens[:depth], 0, outputs=1)
-            out = []
-            for _ in range(rounds):
-                row = []
-                for n in sizes:
-                    row.append(_decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n) * 1e3)
-                    llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
-                out.append(row)
-        finally:
-            llama_cpp.llama_batch_free(batch)
-    model.reset()
-    return out
+from mtp_edge.calibrate import switch_blocks, time_passes
 
 
 def measure(model: MTPModel, n: int, depth: int, rounds: int) -> dict:
     """Steady, after-switch and alternating costs of passes of 1 and n tokens (medians over rounds, ms)."""
-    # 6 passes of one size then 6 of the other: the block's last passes are steady, its first three follow a switch
-    block = [1] * 6 + [n] * 6
-    rows = time_sequence(model, block * 2, depth, rounds)[1:]  # the first round warms both graphs
+    rows = time_passes(model, switch_blocks(n) * 2, depth, rounds)[1:]  # the first round warms both graphs
     med = lambda i: statistics.median(r[i] for r in rows)  # noqa: E731
     steady1, steadyn = statistics.median([med(4), med(5)]), statistics.median([med(10), med(11)])
     after_to_n = [med(6), med(7), med(8)]
     after_to_1 = [med(12), med(13), med(14)]
-    alt = time_sequence(model, [1, n] * 8, depth, rounds)[1:]
+    alt = time_passes(model, [1, n] * 8, depth, rounds)[1:]
     alt_pair = statistics.median(sum(r[2:]) / 7 for r in alt)  # 7 pairs after the first
     return {
         "n": n, "depth": depth,

@@ -34,6 +34,7 @@ FULL_SIZES = tuple(range(1, MAX_PASS + 1))
 QUICK_DEPTHS = (128,)
 FULL_DEPTHS = (64, 512, 1536)
 POLICY_DEPTH = 512  # the curve handed to the policy: the measured depth nearest to this
+SWITCH_PASS = 4  # the full calibration also prices a change of pass size between 1 token and this many
 
 
 @dataclass
@@ -46,6 +47,7 @@ class CostCurve:
     repeats: int
     quick: bool  # measured by the few-second first-use calibration
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    switch_ms: float | None = None  # what a change of pass size adds (measure_switch_cost); full calibrations only
 
     @property
     def depths(self) -> list[int]:
@@ -78,7 +80,9 @@ class CostCurve:
         cost = {int(k): [float(x) for x in v] for k, v in d["cost_ms"].items()}
         if not sizes or sizes[0] != 1 or any(len(v) != len(sizes) for v in cost.values()) or not cost:
             raise ValueError("malformed cost curve")
-        return cls(dict(d["key"]), sizes, cost, int(d["repeats"]), bool(d["quick"]), str(d.get("created", "")))
+        switch = d.get("switch_ms")
+        return cls(dict(d["key"]), sizes, cost, int(d["repeats"]), bool(d["quick"]), str(d.get("created", "")),
+                   None if switch is None else float(switch))
 
 
 def interpolate(sizes: list[int], values: list[float], n_max: int) -> list[float]:
@@ -275,10 +279,56 @@ def _decode(ctx, batch, tokens: list[int], pos: int, outputs: int) -> float:
     return dt
 
 
+def time_passes(model: MTPModel, sizes: list[int], depth: int, rounds: int) -> list[list[float]]:
+    """ms of llama_decode passes of `sizes` tokens in that order after `depth` cached tokens, `rounds` times, the KV
+    rolled back after each pass; leaves the model's cache empty."""
+    import llama_cpp
+
+    with model._lock:
+        ctx = model.llama._ctx.ctx
+        mem = llama_cpp.llama_get_memory(ctx)
+        batch = llama_cpp.llama_batch_init(int(model.llama.n_batch), 0, 1)
+        tokens = _filler(model, depth + max(sizes))
+        try:
+            llama_cpp.llama_memory_clear(mem, True)
+            _decode(ctx, batch, tokens[:depth], 0, outputs=1)
+            out = []
+            for _ in range(rounds):
+                row = []
+                for n in sizes:
+                    row.append(_decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n) * 1e3)
+                    llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
+                out.append(row)
+        finally:
+            llama_cpp.llama_batch_free(batch)
+    model.reset()
+    return out
+
+
+def switch_blocks(n: int) -> list[int]:
+    """Six one-token passes, then six of n: each block's last two passes are steady, its first ones follow a switch."""
+    return [1] * 6 + [n] * 6
+
+
+def measure_switch_cost(model: MTPModel, n: int = SWITCH_PASS, depth: int = POLICY_DEPTH, rounds: int = 5) -> float:
+    """ms that a change of pass size (1 <-> n tokens) adds: the first two passes after it less two steady passes of
+    its size, the median over rounds of both directions. ~0 on a CPU; on CUDA, where llama.cpp 0.3.36 keeps one
+    captured graph for every pass size, ~4-5 ms each way on an H200 (docs/RESULTS.md, session 16)."""
+    depth = max(1, min(depth, model.n_ctx - n - 1))
+    rows = time_passes(model, switch_blocks(n) * 2, depth, rounds + 1)[1:]  # the first round warms both shapes
+    extra = []
+    for r in rows:
+        steady_1, steady_n = (r[4] + r[5]) / 2, (r[10] + r[11]) / 2
+        extra += [r[6] + r[7] - 2 * steady_n, r[12] + r[13] - 2 * steady_1]
+    return statistics.median(extra)
+
+
 def calibrate(model: MTPModel, *, full: bool = True, repeats: int | None = None, save: bool = True) -> CostCurve:
-    """Measure the curve (full: n = 1..32 at three depths; quick: 9 sizes at one depth) and cache it."""
+    """Measure the curve (full: n = 1..32 at three depths, and what a change of pass size costs; quick: 9 sizes at
+    one depth) and cache it."""
     if full:
         curve = measure_curve(model, sizes=FULL_SIZES, depths=FULL_DEPTHS, repeats=repeats or 5, quick=False)
+        curve.switch_ms = measure_switch_cost(model)
     else:
         curve = measure_curve(model, sizes=QUICK_SIZES, depths=QUICK_DEPTHS, repeats=repeats or 2, quick=True)
     if save:

@@ -225,3 +225,29 @@ def test_a_model_opened_with_flash_attention_is_keyed_by_it(smollm2_path):
         assert len(m.generate(prompt, 8, k_max=3, tau=0.5).tokens) == 8
     finally:
         m.close()
+
+
+def test_the_switch_cost_is_measured_on_the_real_model_and_kept_with_the_curve(model):
+    prompt = model.tokenize(model.format_chat([{"role": "user", "content": PROMPTS[1]}]))
+    before = model.generate(prompt, 12, k_max=1).tokens
+    switch = calibrate.measure_switch_cost(model, n=3, depth=32, rounds=2)
+    assert isinstance(switch, float)
+    assert model.generate(prompt, 12, k_max=1).tokens == before  # the KV its passes left is gone
+    curve = CostCurve({"backend": "CPU"}, [1, 2], {64: [10.0, 12.0]}, repeats=1, quick=False, switch_ms=switch)
+    assert CostCurve.from_json(json.loads(json.dumps(curve.to_json()))).switch_ms == pytest.approx(switch)
+    old = curve.to_json()
+    del old["switch_ms"]  # a curve cached before the field existed still loads
+    assert CostCurve.from_json(old).switch_ms is None
+
+
+def test_calibrate_reports_the_switch_cost_and_on_cuda_how_to_cut_it():
+    from mtp_edge.cli.calibrate import switch_report
+
+    cpu = CostCurve({"backend": "CPU"}, [1, 2], {64: [10.0, 19.0]}, repeats=1, quick=False, switch_ms=0.3)
+    assert switch_report(cpu) == ["a change of pass size (1 <-> 4 tokens) adds 0.30 ms"]
+    cuda = CostCurve({"backend": "CUDA"}, [1, 2], {64: [1.1, 1.3]}, repeats=1, quick=False, switch_ms=9.4)
+    lines = switch_report(cuda)
+    assert len(lines) == 2 and "build_llama_cpp_cuda.sh" in lines[1]
+    cheap = CostCurve({"backend": "CUDA"}, [1, 2], {64: [1.1, 1.3]}, repeats=1, quick=False, switch_ms=1.0)
+    assert len(switch_report(cheap)) == 1  # one graph per size already: nothing to suggest
+    assert switch_report(CostCurve({"backend": "CUDA"}, [1], {64: [1.1]}, repeats=1, quick=True)) == []
