@@ -241,9 +241,7 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
         try:
             cost: dict[int, list[float]] = {}
             for depth in depths:
-                llama_cpp.llama_memory_clear(mem, True)
-                for start in range(0, depth, n_batch):  # the context the passes attend to
-                    _decode(ctx, batch, tokens[start:min(depth, start + n_batch)], start, outputs=1)
+                _fill_context(ctx, mem, batch, tokens[:depth], n_batch)
                 samples: dict[int, list[float]] = {n: [] for n in sizes}
                 for _ in range(repeats):
                     for n in sizes:
@@ -256,6 +254,15 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
             llama_cpp.llama_batch_free(batch)
     model.reset()  # the decoder's view of the cache must match the (now emptied) KV
     return CostCurve(model_key(model), list(sizes), cost, repeats, quick)
+
+
+def _fill_context(ctx, mem, batch, tokens: list[int], n_batch: int) -> None:
+    """Empty the KV, then decode `tokens` from position 0 in n_batch chunks: the context the timed passes attend to."""
+    import llama_cpp
+
+    llama_cpp.llama_memory_clear(mem, True)
+    for start in range(0, len(tokens), n_batch):
+        _decode(ctx, batch, tokens[start:start + n_batch], start, outputs=1)
 
 
 def _decode(ctx, batch, tokens: list[int], pos: int, outputs: int) -> float:
@@ -284,14 +291,14 @@ def time_passes(model: MTPModel, sizes: list[int], depth: int, rounds: int) -> l
     rolled back after each pass; leaves the model's cache empty."""
     import llama_cpp
 
+    n_batch = int(model.llama.n_batch)
     with model._lock:
         ctx = model.llama._ctx.ctx
         mem = llama_cpp.llama_get_memory(ctx)
-        batch = llama_cpp.llama_batch_init(int(model.llama.n_batch), 0, 1)
+        batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         tokens = _filler(model, depth + max(sizes))
         try:
-            llama_cpp.llama_memory_clear(mem, True)
-            _decode(ctx, batch, tokens[:depth], 0, outputs=1)
+            _fill_context(ctx, mem, batch, tokens[:depth], n_batch)
             out = []
             for _ in range(rounds):
                 row = []
