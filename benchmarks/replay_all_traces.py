@@ -9,24 +9,19 @@ models and prompt sets, so that it is judged on all of them, not tuned to one.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # its sibling replay_guard.py
+
+import replay_guard as rg  # noqa: E402
+
 PRICINGS = {"as traced": {}, "switches free": {"switch_s": 0.0, "start_s": 0.0}}
 
 
-def _replay_module():
-    spec = importlib.util.spec_from_file_location("replay_guard", HERE / "replay_guard.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["replay_guard"] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def judge(path: str, rg, overrides: dict) -> dict:
+def judge(path: str, overrides: dict) -> dict:
     """Best fixed row, the decoder before session 16 and main, relative to k_max = 1, on one trace."""
     from mtp_edge import _core
 
@@ -59,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     traces = args.traces or sorted(str(p) for p in (HERE.parent / "docs" / "results" / "traces").glob("*.jsonl.gz"))
     if not traces:
         raise SystemExit("replay_all_traces: no traces given and none under docs/results/traces")
-    rg = _replay_module()
-    report = {Path(t).name: {p: judge(t, rg, o) for p, o in PRICINGS.items()} for t in traces}
+    report = {Path(t).name: {p: judge(t, o) for p, o in PRICINGS.items()} for t in traces}
     print(f"{'trace':<46} " + "   ".join(f"{p + ': best fixed':>20} {'before':>7} {'main':>7}" for p in PRICINGS))
     for name, r in report.items():
         print(f"{name.replace('.jsonl.gz', ''):<46} " + "   ".join(

@@ -156,7 +156,8 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
             chosen = _core.best_fixed_pass(curve, est, k_max) if choose_size else k_max
         else:
             chosen = _core.best_fixed_pass(curve, est, k_max, chosen, pass_margin)
-        size = max((n for n in sizes if n <= chosen), default=min(sizes))  # a size the trace has no row for: the next smaller one
+        # a size the trace has no row for: the next smaller one
+        size = max((n for n in sizes if n <= chosen), default=min(sizes))
         used[size] = used.get(size, 0) + 1
         interval = _core.probe_interval(curve, size, costs.switch_s if priced_switches else 0.0)
         if guard is not None and start_untimed:
@@ -213,12 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--switch-ms", type=float, default=None,
                     help="price a change of pass size at this many ms instead of what the trace measured (0: a "
                          "llama.cpp that keeps one CUDA graph per pass size)")
+    ap.add_argument("--start-ms", type=float, default=None,
+                    help="likewise for the extra of a generation's first two decode passes")
     ap.add_argument("--warmup-tokens", type=int, default=0,
                     help="feed the estimate the first N tokens' passes of the first generation before it starts, as "
                          "an earlier short run under the same rule would (session 16's bench: 8 tokens, and the "
                          "k_max=6 row, shared auto's memory); 0: none, the decoder since session 16")
-    ap.add_argument("--start-ms", type=float, default=None,
-                    help="likewise for the extra of a generation's first two decode passes")
     args = ap.parse_args(argv)
 
     rows = load_rows(args.trace)

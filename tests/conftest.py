@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +23,16 @@ THREADS = 2
 # A SmolLM2 special token that never appears in ordinary text stands in for the mask token until a
 # converted MTP model exists: the cache mechanics are the same.
 STAND_IN_MASK_ID = 4
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ as a module (registered under its name: dataclasses look their module up there)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

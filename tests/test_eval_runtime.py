@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
+from conftest import load_benchmark
 
 def _eval_module():
-    spec = importlib.util.spec_from_file_location("eval_runtime_gsm8k", ROOT / "benchmarks" / "eval_runtime_gsm8k.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_runtime_gsm8k"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("eval_runtime_gsm8k")
 
 
 def _row(index: int, skip: int, n: int, correct: int, tokens: int, passes: int) -> dict:

@@ -3,23 +3,19 @@ passes."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT / "docs" / "results" / "traces"
 
 
 def _replay():
-    spec = importlib.util.spec_from_file_location("replay_guard", ROOT / "benchmarks" / "replay_guard.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["replay_guard"] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("replay_guard")
 
 
 @pytest.mark.parametrize("session", ["s7", "s8", "s9", "r128_s9", "s10"])
@@ -123,9 +119,7 @@ def test_replay_of_the_flash_attention_traces_by_the_bench_figure(tmp_path, name
 
 
 def test_replay_all_traces_judges_main_on_every_trace_given(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("replay_all_traces", ROOT / "benchmarks" / "replay_all_traces.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("replay_all_traces")
     names = ["trace_gpu_h200_q8_0_chat_fa_keyed_s16.jsonl.gz", "trace_gpu_h200_q8_0_gsm8k_s10.jsonl.gz"]
     out = tmp_path / "all.json"
     assert module.main([str(TRACES / n) for n in names] + ["--json", str(out)]) == 0

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("shape_switch_cost", ROOT / "benchmarks" / "shape_switch_cost.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["shape_switch_cost"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("shape_switch_cost")
 
 
 def test_shape_switch_cost_times_steady_and_switched_passes(smollm2_path, tmp_path, capsys):
