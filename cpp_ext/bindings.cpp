@@ -49,6 +49,8 @@ nb::dict stats_dict(const mtp::DecodeStats &s) {
     d["shape_switch_ms"] = s.shape_switch_ms;
     d["proposed"] = s.proposed;
     d["proposals_accepted"] = s.proposals_accepted;
+    d["lookup_proposed"] = s.lookup_proposed;
+    d["lookup_accepted"] = s.lookup_accepted;
     d["proposed_at"] = s.proposed_at;
     d["accepted_at"] = s.accepted_at;
     nb::list trace;
@@ -112,7 +114,9 @@ NB_MODULE(_core, m) {
         .def_rw("repeat_last_n", &mtp::DecodeParams::repeat_last_n)
         .def_rw("seed", &mtp::DecodeParams::seed)
         .def_rw("trace", &mtp::DecodeParams::trace)
-        .def_rw("fixed_shape", &mtp::DecodeParams::fixed_shape);
+        .def_rw("fixed_shape", &mtp::DecodeParams::fixed_shape)
+        .def_rw("lookup_tokens", &mtp::DecodeParams::lookup_tokens)
+        .def_rw("lookup_ngram", &mtp::DecodeParams::lookup_ngram);
 
     nb::class_<mtp::Decoder>(m, "Decoder")
         .def(nb::init<uintptr_t, uintptr_t>(), "lib_handle"_a, "ctx"_a)
@@ -171,6 +175,8 @@ NB_MODULE(_core, m) {
           "The pass size of a new generation of one-shape passes: the prior's choice until the estimate rests on "
           "enough passes, then best_fixed_pass from `current` with PASS_CHANGE_MARGIN.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);
+    m.def("lookup_draft_length", &mtp::lookup_draft_length, "drafts"_a, "masks"_a, "available"_a, "slots"_a,
+          "How many of `available` prompt-lookup draft tokens to feed in a pass whose masks would fill `slots`.");
     m.def("choose_masks", &mtp::choose_masks, "cost"_a, "estimate"_a, "max_masks"_a, "fixed_pass"_a = 0,
           "Masks (0 = plain decoding) maximising expected tokens per unit of cost; fixed_pass > 0: every pass "
           "with masks feeds that many tokens.");

@@ -120,6 +120,14 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
         throw std::invalid_argument("confadapt_verify decodes greedily without a repeat penalty: sample with "
                                     "confadapt or lossless");
     }
+    if (params_.lookup_tokens < 0 || params_.lookup_ngram < 2) {
+        throw std::invalid_argument("lookup_tokens must be >= 0 and lookup_ngram >= 2");
+    }
+    const bool verifying = params_.mode == AcceptMode::Lossless || params_.mode == AcceptMode::ConfAdaptVerify;
+    if (params_.lookup_tokens > 0 && (!verifying || params_.temperature > 0.0f)) {
+        throw std::invalid_argument("prompt lookup (lookup_tokens > 0) verifies its drafts greedily: use it with "
+                                    "mode lossless or confadapt_verify at temperature 0");
+    }
     stats_ = DecodeStats{};
     stats_.prompt_tokens = static_cast<int>(prompt.size());
     start_estimate();
@@ -140,7 +148,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     pending_from_mask_.assign(pending_.size(), 0);
     proposals_.clear();
     proposal_q_.clear();
-    proposal_masks_ = proposal_direct_ = 0;
+    proposal_masks_ = proposal_direct_ = mask_proposals_ = 0;
     if (sampler_ != nullptr) {
         for (int32_t t : prompt) api_.sampler_accept(sampler_, t);  // prompt tokens count for repeat penalty
     }
@@ -157,7 +165,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
 RuleKey rule_key(const DecodeParams &p) {
     const float propose_tau = p.mode == AcceptMode::ConfAdaptVerify ? p.propose_tau : -1.0f;
     return RuleKey{p.mode, p.tau, propose_tau, p.mask_id, p.mask_range, std::max(1, std::min(p.k_max - 1, 32)),
-                   p.fixed_shape, p.track_agreement, !p.pass_cost.empty()};
+                   p.fixed_shape, p.track_agreement, !p.pass_cost.empty(), p.lookup_tokens > 0};
 }
 
 Decoder::Memories::const_iterator Decoder::memory_of(const RuleKey &key) const {
@@ -172,7 +180,7 @@ void Decoder::file_memory() {
     if (estimate_key_.max_masks <= 0) return;
     if (auto old = memory_of(estimate_key_); old != estimates_.end()) estimates_.erase(old);
     if (estimates_.size() >= kMostRules) estimates_.erase(estimates_.begin());
-    estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_, fixed_pass_});
+    estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_, evidence_pass_, draft_acceptance_});
 }
 
 bool Decoder::remembers(const DecodeParams &params) const {
@@ -193,15 +201,19 @@ void Decoder::start_estimate() {
         acceptance_ = found->second.acceptance;
         acceptance_.scale(0.5);
         guard_ = found->second.guard;  // the costs it measured are the machine's: keep them whole
+        draft_acceptance_ = found->second.drafts;
+        draft_acceptance_.scale(0.5);
     } else {
         acceptance_ = AcceptanceEstimate(key.max_masks);
         guard_ = ThroughputGuard{};
+        draft_acceptance_ = draft_prior();
     }
     estimate_key_ = key;
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
     // the acceptance so far says pays best on this machine's curve once it rests on enough passes, and kept from
     // the last generation unless another size is clearly better.
     fixed_pass_ = !params_.fixed_shape ? 0 : mtp::next_fixed_pass(params_.pass_cost, acceptance_, params_.k_max, last_pass);
+    evidence_pass_ = fixed_pass_ > 0 && acceptance_.tries(1) >= kPassResizeEvidence ? fixed_pass_ : last_pass;
     // One-shape passes do not probe.
     probes_ = ProbeSchedule(probe_interval(params_.pass_cost, 2, switch_cost_ms_), params_.k_max - 1);
     guard_.begin_generation();
@@ -293,11 +305,30 @@ int32_t Decoder::sample_first(int batch_index) {
     return token;
 }
 
+std::vector<int32_t> Decoder::lookup_draft(int most) {
+    // The text so far: cached, then emitted but not fed, then the masks' proposals (drafts extend past them).
+    std::vector<int32_t> &text = lookup_text_;
+    text.assign(cached_.begin(), cached_.end());
+    text.insert(text.end(), pending_.begin(), pending_.end());
+    text.insert(text.end(), proposals_.begin(), proposals_.end());
+    const int n_text = static_cast<int>(text.size());
+    // The longest n-gram first, its latest earlier occurrence: what followed it there is the draft.
+    for (int n = std::min(params_.lookup_ngram, n_text - 1); n >= 2; --n) {
+        const int32_t *key = text.data() + n_text - n;
+        for (int i = n_text - n - 1; i >= 0; --i) {
+            if (!std::equal(key, key + n, text.data() + i)) continue;
+            const int from = i + n;
+            return std::vector<int32_t>(text.begin() + from, text.begin() + std::min(from + most, n_text));
+        }
+    }
+    return {};
+}
+
 std::vector<int32_t> Decoder::step() {
     if (done_) return {};
     const auto t0 = std::chrono::steady_clock::now();
     const int n_pending = static_cast<int>(pending_.size());
-    const int n_prop = static_cast<int>(proposals_.size());
+    int n_prop = static_cast<int>(proposals_.size());
     const int n_cached = static_cast<int>(cached_.size());
 
     // How many masks: the policy's choice, within the context, the batch and the vocab's mask range.
@@ -311,6 +342,15 @@ std::vector<int32_t> Decoder::step() {
     if (params_.mask_range) masks = std::min(masks, n_vocab_ - params_.mask_id);
     masks = std::max(masks, 0);
     if (chosen > 0 && masks == 0) probes_.record(0, 0);  // a probe the context left no room for: ends the probing
+    // Prompt lookup: drafts take slots the masks would fill, so the pass keeps the size the policy chose; the
+    // masks after them still predict past them.
+    if (params_.lookup_tokens > 0 && masks > 0 && !prefilling_) {
+        std::vector<int32_t> draft = lookup_draft(std::min(params_.lookup_tokens, masks));
+        draft.resize(lookup_draft_length(draft_acceptance_, acceptance_, static_cast<int>(draft.size()), masks));
+        proposals_.insert(proposals_.end(), draft.begin(), draft.end());
+        masks -= static_cast<int>(draft.size());
+        n_prop += static_cast<int>(draft.size());
+    }
 
     // The rows we read: from the last pending token on; over every re-fed token when checking agreement.
     std::vector<int32_t> &fed = fed_;  // reused across passes: no allocation per pass
@@ -504,7 +544,14 @@ int Decoder::accept_verifying(int masks, int first_row, std::vector<int32_t> &ou
     stats_.accepted_at.resize(stats_.proposed_at.size(), 0);
     // The estimate judges masks by the tokens they finally gave: those proposed by the last pass's masks and
     // verified now (a mask below tau, or one after an unverified proposal, gave none).
-    if (proposal_masks_ > 0) record_acceptance(proposal_masks_, proposal_direct_ + verified);
+    if (proposal_masks_ > 0) record_acceptance(proposal_masks_, proposal_direct_ + std::min(verified, mask_proposals_));
+    // Drafts are tried only when the masks' proposals before them all held.
+    const int drafts = n_prop - mask_proposals_;
+    if (drafts > 0 && verified >= mask_proposals_) {
+        draft_acceptance_.record(drafts, verified - mask_proposals_);
+        stats_.lookup_proposed += drafts;
+        stats_.lookup_accepted += verified - mask_proposals_;
+    }
 
     out.assign(proposals_.begin(), proposals_.begin() + verified);
     out.push_back(next);
@@ -545,6 +592,7 @@ int Decoder::accept_verifying(int masks, int first_row, std::vector<int32_t> &ou
     proposal_masks_ = new_proposals.empty() ? 0 : masks;
     proposal_direct_ = direct;
     proposals_ = std::move(new_proposals);
+    mask_proposals_ = static_cast<int>(proposals_.size());
     proposal_q_ = std::move(new_q);
     return verified;
 }
@@ -585,9 +633,11 @@ std::vector<int32_t> Decoder::finish_pass(std::vector<int32_t> emitted, int n_al
     }
     pending_from_mask_.resize(pending_.size(), 0);
     if (done_) proposals_.clear();
+    mask_proposals_ = std::min(mask_proposals_, static_cast<int>(proposals_.size()));
     // Proposals that would run past the context are dropped before they are fed.
     const int prop_room = n_ctx_ - static_cast<int>(cached_.size()) - static_cast<int>(pending_.size());
     if (static_cast<int>(proposals_.size()) > prop_room) proposals_.resize(std::max(prop_room, 0));
+    mask_proposals_ = std::min(mask_proposals_, static_cast<int>(proposals_.size()));
     stats_.generated += static_cast<int>(emitted.size());
     bump(stats_.accept_hist, static_cast<int>(emitted.size()));
     return emitted;

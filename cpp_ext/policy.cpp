@@ -109,6 +109,22 @@ int choose_masks(const std::vector<double> &cost, const AcceptanceEstimate &est,
     return best;
 }
 
+int lookup_draft_length(const AcceptanceEstimate &drafts, const AcceptanceEstimate &masks, int available, int slots) {
+    const int most = std::min({available, slots, drafts.max_masks()});
+    int best = 0;
+    double best_tokens = expected_tokens(masks, slots) - 1.0, held = 1.0, from_drafts = 0.0;
+    for (int d = 1; d <= most; ++d) {
+        held *= drafts.conditional(d);
+        from_drafts += held;
+        const double tokens = from_drafts + held * (expected_tokens(masks, slots - d) - 1.0);
+        if (tokens > best_tokens * (1.0 + 1e-9)) {
+            best_tokens = tokens;
+            best = d;
+        }
+    }
+    return best;
+}
+
 int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current,
                     double margin) {
     if (cost.empty() || k_max < 2) return std::max(k_max, 1);
@@ -130,7 +146,8 @@ int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &e
 int next_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current) {
     const int prior = best_fixed_pass(cost, AcceptanceEstimate(std::max(1, k_max - 1)), k_max);
     if (est.tries(1) < kPassResizeEvidence) return current > 0 ? current : prior;
-    return best_fixed_pass(cost, est, k_max, current > 0 ? current : prior, kPassChangeMargin);
+    // The margin keeps a size chosen on evidence; the prior's pick is not one (calibration noise decides it).
+    return current > 0 ? best_fixed_pass(cost, est, k_max, current, kPassChangeMargin) : best_fixed_pass(cost, est, k_max);
 }
 
 bool masks_can_pay(const std::vector<double> &cost, int max_masks, int fixed_pass) {

@@ -131,6 +131,9 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
     # ConfAdapt's confident prefix at once, the rows after it down to lossless's threshold verified next pass
     modes.append(Mode("confadapt_verify auto", "confadapt_verify", "auto", tau,
                       {"k_max": "auto", "mode": "confadapt_verify", "tau": tau}))
+    # the same without prompt-lookup drafts in the masks' slots (on by default in the verifying modes)
+    modes.append(Mode("confadapt_verify auto, no lookup", "confadapt_verify", "auto", tau,
+                      {"k_max": "auto", "mode": "confadapt_verify", "tau": tau, "lookup_tokens": 0}))
     if other_shape:
         fixed = not model.on_gpu
         tag = "fixed shape" if fixed else "varying shape"

@@ -30,6 +30,10 @@ LOSSLESS_TAU = 0.5
 # propose_tau (default LOSSLESS_TAU) are proposed and verified by the next pass, as lossless mode does.
 
 # Decoding options of generate/stream/stream_tokens and their defaults (None: the model's default).
+# Prompt-lookup drafts per pass at most, by default in the verifying greedy modes: the policy
+# (lookup_draft_length) decides per pass how many of them beat the masks whose slots they take.
+LOOKUP_TOKENS = 8
+
 DECODE_OPTIONS: dict[str, object] = {
     "k_max": None,  # tokens per pass at most (k_max - 1 masks); 1 = plain; "auto" = cost-aware (calibrate.py)
     "tau": None,  # threshold on the top-1 probability of each mask row (None: tau_for(mode))
@@ -49,6 +53,10 @@ DECODE_OPTIONS: dict[str, object] = {
     "trace": False,  # record what each pass did in GenerationStats.trace
     # passes with masks always feed k_max tokens (a GPU replays graphs of repeated shapes); None: on a GPU only
     "fixed_shape": None,
+    # lossless and confadapt_verify (greedy): where the text ends in an n-gram seen before, up to this many tokens
+    # of what followed it are drafted into slots the masks would fill, and verified by the same pass (0: off;
+    # None: LOOKUP_TOKENS in those modes at temperature 0)
+    "lookup_tokens": None,
 }
 
 
@@ -75,6 +83,8 @@ class GenerationStats:
     shape_switch_ms: float = 0.0  # auto: measured cost of a change of pass size on this machine (CUDA: ~10 ms)
     proposed: int = 0  # lossless mode
     proposals_accepted: int = 0
+    lookup_proposed: int = 0  # prompt-lookup draft tokens fed (lookup_tokens > 0), of the proposals above
+    lookup_accepted: int = 0  # ... of which verified
     acceptance_at: list[float] = field(default_factory=list)
     trace: list[dict] = field(default_factory=list)
 
@@ -156,6 +166,8 @@ def _stats(raw: dict, greedy: bool, stopped: bool) -> GenerationStats:
         shape_switch_ms=raw["shape_switch_ms"],
         proposed=raw["proposed"],
         proposals_accepted=raw["proposals_accepted"],
+        lookup_proposed=raw["lookup_proposed"],
+        lookup_accepted=raw["lookup_accepted"],
         acceptance_at=[a / p for a, p in zip(accepted_at, proposed_at) if p],
         trace=list(raw["trace"]),
     )
@@ -364,6 +376,15 @@ class MTPModel:
         p.repeat_penalty = float(o["repeat_penalty"])
         p.seed = 0xFFFFFFFF if o["seed"] is None else int(o["seed"]) & 0xFFFFFFFF
         p.trace = bool(o["trace"])
+        lookup = o["lookup_tokens"]
+        if lookup is None:
+            lookup = LOOKUP_TOKENS if mode in ("lossless", "confadapt_verify") and temperature == 0 else 0
+        if isinstance(lookup, bool) or not isinstance(lookup, int) or not 0 <= lookup <= 32:
+            raise ValueError(f"lookup_tokens = {lookup!r} must be an integer from 0 (off) to 32")
+        if lookup and (mode not in ("lossless", "confadapt_verify") or temperature > 0):
+            raise ValueError(f"lookup_tokens needs drafts verified greedily: use mode='confadapt_verify' or "
+                             f"'lossless' at temperature 0 (got mode={mode!r}, temperature={temperature:g})")
+        p.lookup_tokens = lookup
         return p
 
     def _prompt_tokens(self, prompt: str | Sequence[int]) -> list[int]:
@@ -391,7 +412,7 @@ class MTPModel:
 
         Options (see DECODE_OPTIONS): k_max, tau, mode ("confadapt", "static", "lossless", "confadapt_verify"),
         propose_tau, temperature, top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement,
-        pass_cost, trace, fixed_shape.
+        pass_cost, trace, fixed_shape, lookup_tokens.
         Stopping early (closing the generator, Ctrl-C) leaves the model usable: between passes the KV
         cache only ever holds committed tokens.
         """

@@ -19,7 +19,7 @@ def test_proposing_nothing_below_tau_is_confadapt(model_f16, tau):
     for prompt in PROMPTS:
         tokens = chat(model_f16, prompt)
         common = dict(k_max=6, tau=tau, fixed_shape=False, trace=True, reuse_cache=False)
-        verify = model_f16.generate(tokens, 48, mode="confadapt_verify", propose_tau=tau, **common)
+        verify = model_f16.generate(tokens, 48, mode="confadapt_verify", propose_tau=tau, lookup_tokens=0, **common)
         confadapt = model_f16.generate(tokens, 48, mode="confadapt", **common)
         assert verify.tokens == confadapt.tokens
         assert passes(verify) == passes(confadapt)
@@ -28,13 +28,14 @@ def test_proposing_nothing_below_tau_is_confadapt(model_f16, tau):
 
 @pytest.mark.parametrize("propose_tau", (0.02, 0.3))
 def test_emitting_nothing_at_once_is_lossless(model_f16, reference_f16, propose_tau):
-    """tau = 1: no mask row is emitted unverified, so the output is plain greedy's (F16) and the passes lossless's."""
+    """tau = 1: no mask row is emitted unverified, so the output is plain greedy's (F16) and the passes lossless's
+    (prompt lookup off: its drafts follow each rule's own estimates)."""
     for prompt in PROMPTS:
         tokens = chat(model_f16, prompt)
         verify = model_f16.generate(tokens, 48, k_max=6, tau=1.0, propose_tau=propose_tau, mode="confadapt_verify",
-                                    trace=True, reuse_cache=False)
+                                    trace=True, reuse_cache=False, lookup_tokens=0)
         lossless = model_f16.generate(tokens, 48, k_max=6, tau=propose_tau, mode="lossless", trace=True,
-                                      reuse_cache=False)
+                                      reuse_cache=False, lookup_tokens=0)
         assert verify.tokens == llama_greedy(reference_f16, tokens, 48)
         assert passes(verify) == passes(lossless)
         assert verify.stats.proposed == lossless.stats.proposed > 0

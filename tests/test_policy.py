@@ -394,3 +394,18 @@ def test_next_fixed_pass_waits_for_evidence_before_leaving_the_priors_size():
     many = _estimate_of_chains([0.97] * 5, passes=200)
     assert many.tries(1) >= _core.PASS_RESIZE_EVIDENCE
     assert _core.next_fixed_pass(FLAT, many, 6, 4) == 6
+
+
+def test_the_priors_size_is_not_kept_by_the_margin_once_evidence_arrives():
+    # session 17's quick calibration on an H200 (ms): 4-, 5- and 6-token passes nearly tie under the prior
+    h200 = [1.106, 1.293, 1.323, 1.382, 1.464, 1.547, 1.589, 1.63] + [2.0 + 0.2 * n for n in range(24)]
+    prior_size = _core.next_fixed_pass(h200, _core.AcceptanceEstimate(5), 6)
+    assert prior_size == 5
+    low = _estimate_of_chains([0.45] * 5, passes=200)  # chat-like: deep masks rarely hold
+    best = _core.best_fixed_pass(h200, low, 6)
+    assert best != prior_size
+    # within the margin of the prior's pick, yet the first size chosen on evidence is the best one...
+    assert _core.best_fixed_pass(h200, low, 6, prior_size, _core.PASS_CHANGE_MARGIN) == prior_size
+    assert _core.next_fixed_pass(h200, low, 6) == best
+    # ...which the margin keeps from then on
+    assert _core.next_fixed_pass(h200, low, 6, best) == best

@@ -38,6 +38,9 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
                    help="acceptance rule (default confadapt; lossless = output identical to plain decoding; "
                         "confadapt_verify = confadapt's confident tokens at once, the less confident rows after "
                         "them verified by the next pass)")
+    p.add_argument("--lookup", type=int, default=None, metavar="N",
+                   help="--mode confadapt_verify or lossless: draft up to N tokens per pass from earlier text "
+                        "(prompt lookup), verified by the same pass where they beat the masks (default 8; 0: off)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-k", type=int, default=40)
     p.add_argument("--top-p", type=float, default=0.95)
@@ -59,7 +62,7 @@ def decoding_options(args: argparse.Namespace) -> dict:
             raise ValueError(f"--k-max {k_max!r} must be an integer >= 1 or 'auto'") from None
     return dict(k_max=k_max, tau=args.tau, mode=mode, propose_tau=args.propose_tau, temperature=args.temperature,
                 top_k=args.top_k, top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
-                seed=args.seed)
+                seed=args.seed, lookup_tokens=args.lookup)
 
 
 def load_model(args: argparse.Namespace):

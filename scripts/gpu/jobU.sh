@@ -1,0 +1,31 @@
+# Life U (one GPU, session 17, ~600 s of device time): session 17's decoder on llama.cpp with one CUDA graph per pass
+# size: prompt-lookup drafts in the verifying modes (bench rows "confadapt_verify auto" and "..., no lookup"), and
+# auto's pass size no longer kept by the margin when only the prior chose it. Rows as job T: chat, GSM8K, chat again,
+# traced, each writing its JSON after every prompt. Usage as job T: `call3.sh jobU.sh 0`, then pollI.sh 280 done
+set -x
+source .carry/dev/env.sh
+source .carry/dev/cuda.sh
+REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
+SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
+( set -e
+  tar xzf .carry/c/lcp.tgz -C /tmp && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src && cd /tmp/lcp-src
+  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 1 )) \
+    python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 .
+  cd $REPO && python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK
+) > $R/build.log 2>&1
+tail -5 $R/build.log > $RES/build_tail.txt
+grep -q BUILD_OK $R/build.log || { echo "exit 1 (build)" > $R/done; exit 1; }
+write_gsm8k_prompts
+M=/tmp/mtp_q8_0.gguf
+installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+bench_t() {  # usage: bench_t NAME PROMPTS: the short list of rows, traced
+  installed python3 -m mtp_edge bench -m $M --n-gpu-layers -1 --prompts $2 --n-prompts 12 --max-tokens 128 \
+    --repeats 3 --k-sweep 4,6 --tau-sweep '' --lookup '' --json $RES/bench_gpu_q8_0_$1.json \
+    --trace $RES/trace_gpu_q8_0_$1.jsonl > $RES/bench_gpu_q8_0_$1.txt 2>&1
+  gzip -f $RES/trace_gpu_q8_0_$1.jsonl; cat $RES/bench_gpu_q8_0_$1.txt
+}
+( bench_t chat_s17 chat
+  bench_t gsm8k_s17 /tmp/data/gsm8k_prompts.jsonl
+  bench_t chat2_s17 chat
+  echo ALL_DONE ) > $R/bench.log 2>&1
+echo "exit 0" > $R/done
