@@ -33,7 +33,8 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     fixed = {label for label in by_label if label.endswith(" fixed shape")}  # --compare-shapes on a CPU
     assert {"k_max=3 fixed shape", "auto fixed shape", "lossless auto fixed shape"} <= fixed
     assert set(by_label) - fixed == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
-                                     "k_max=3", "auto tau=0.6", "auto", "lossless auto", "confadapt_verify auto"}
+                                     "k_max=3", "auto tau=0.6", "auto", "lossless auto", "confadapt_verify auto",
+                                     "confadapt_verify auto, no lookup"}
     assert {r["mode"] for r in rows} == {"plain", "prompt_lookup", "confadapt", "auto", "lossless", "confadapt_verify"}
     assert by_label["plain (llama-cpp-python)"]["speedup"] == pytest.approx(1.0)
     assert by_label["k_max=3"]["k_max"] == 3 and by_label["auto"]["k_max"] == "auto"

@@ -3,9 +3,11 @@ mask slots of the pass and is verified by that pass, so lossless output stays pl
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from conftest import llama_greedy
+from conftest import STAND_IN_MASK_ID, llama_greedy, load_benchmark
 from conftest import chat_ids as chat
 from mtp_edge import _core
 
@@ -87,3 +89,14 @@ def test_drafts_are_on_by_default_only_where_they_are_verified(model_f16):
 def test_bad_lookup_options_are_named(model_f16, options, named):
     with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(".", r"\.")):
         model_f16.generate("Hello", 4, k_max=4, **options)
+
+
+def test_lookup_benchmark_prints_both_rows_per_size(smollm2_path, tmp_path, capsys):
+    out = tmp_path / "lookup.json"
+    rc = load_benchmark("lookup_drafts").main(
+        ["-m", str(smollm2_path), "--mask-token-id", str(STAND_IN_MASK_ID), "--prompts", "chat", "--n-prompts", "1",
+         "--sizes", "3", "--max-tokens", "8", "--repeats", "1", "--json", str(out)])
+    assert rc == 0 and "speedup" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["pass_size"], r["lookup_tokens"]) for r in rows] == [(3, 0), (3, 8)]
+    assert rows[0]["drafts_fed"] == 0 and all(r["decode_tps"] > 0 and r["plain_tps"] > 0 for r in rows)

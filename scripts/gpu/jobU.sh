@@ -27,5 +27,7 @@ bench_t() {  # usage: bench_t NAME PROMPTS: the short list of rows, traced
 ( bench_t chat_s17 chat
   bench_t gsm8k_s17 /tmp/data/gsm8k_prompts.jsonl
   bench_t chat2_s17 chat
+  installed python3 $REPO/benchmarks/lookup_drafts.py -m $M --n-gpu-layers -1 --prompts /tmp/data/gsm8k_prompts.jsonl,chat \
+    --n-prompts 12 --sizes 4,6,8 --repeats 2 --json $RES/lookup_drafts_gpu_q8_0_s17.json
   echo ALL_DONE ) > $R/bench.log 2>&1
 echo "exit 0" > $R/done
