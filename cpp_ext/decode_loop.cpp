@@ -625,6 +625,12 @@ std::vector<int32_t> Decoder::finish_pass(std::vector<int32_t> emitted, int n_al
         stop_reason_ = "context";
     }
     emitted.resize(keep);
+    // Verified tokens cut off by a stop or the budget leave the cache too: it holds only what was emitted.
+    if (static_cast<int>(keep) < n_already_cached) {
+        const int drop = n_already_cached - static_cast<int>(keep);
+        cached_.resize(cached_.size() - drop);
+        api_.memory_seq_rm(api_.get_memory(ctx_), 0, static_cast<int>(cached_.size()), -1);
+    }
     // Emitted tokens not yet in the cache are fed by the next pass.
     if (static_cast<int>(keep) > n_already_cached) {
         pending_.assign(emitted.begin() + n_already_cached, emitted.end());
