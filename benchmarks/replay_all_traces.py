@@ -39,7 +39,7 @@ def judge(path: str, overrides: dict) -> dict:
     best = max(fixed, key=fixed.get)
     k_max = max(sizes)
     common = dict(start_untimed=True, priced_switches=True, fill=True)
-    before = rg.replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, **common)
+    before = rg.replay_auto(sizes, costs, k_max, lambda: _core.ThroughputGuard(masks_margin=0.0), True, **common)
     main = rg.replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, next_size=True, **common)
     return {"best_fixed_k": best, "best_fixed": fixed[best],
             "before_s16": rg.median_speedup(before["per_generation"], plain, repeats),

@@ -26,7 +26,7 @@ from pathlib import Path
 
 PLAIN_ROW = "mtp-edge k_max=1"
 SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost is measured
-MAIN = "auto, + resized only on enough passes (main)"  # what the decoder does now
+MAIN = "auto, + masks kept on a near tie (main)"  # what the decoder does now
 
 
 @dataclass
@@ -248,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     def old_guard(yield_decay: float = 0.875):
         """The guard before session 9: a yield memory of ~8 windows, plain passes measured after the first window
         with masks."""
-        return lambda: _core.ThroughputGuard(yield_decay, 1)
+        return lambda: _core.ThroughputGuard(yield_decay, 1, 0.0)
+
+    def no_margin_guard():
+        """The guard before session 18: masks and plain judged on their measured time per token alone."""
+        return _core.ThroughputGuard(masks_margin=0.0)
 
     results["auto, no guard"] = replay_auto(sizes, costs, k_max, None, False)
     results["auto, guard judging one window"] = replay_auto(sizes, costs, k_max, old_guard(0.0), False)
@@ -261,10 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     results["auto as above, memory lost each generation"] = replay_auto(
         sizes, costs, k_max, old_guard(), True, start_untimed=True, priced_switches=True, forget=True)
     results["auto, + passes filled, masks judged on 12 windows"] = replay_auto(
-        sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True, priced_switches=True, fill=True)
+        sizes, costs, k_max, no_margin_guard, True, start_untimed=True, priced_switches=True, fill=True)
     results["auto, + pass size kept unless clearly beaten"] = replay_auto(
-        sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True, priced_switches=True, fill=True,
+        sizes, costs, k_max, no_margin_guard, True, start_untimed=True, priced_switches=True, fill=True,
         pass_margin=_core.PASS_CHANGE_MARGIN, warmup_tokens=args.warmup_tokens)
+    results["auto, + resized only on enough passes"] = replay_auto(
+        sizes, costs, k_max, no_margin_guard, True, start_untimed=True, priced_switches=True, fill=True,
+        next_size=True, warmup_tokens=args.warmup_tokens)
     results[MAIN] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True,
                                 priced_switches=True, fill=True, next_size=True, warmup_tokens=args.warmup_tokens)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)

@@ -116,6 +116,7 @@ NB_MODULE(_core, m) {
         .def_rw("trace", &mtp::DecodeParams::trace)
         .def_rw("fixed_shape", &mtp::DecodeParams::fixed_shape)
         .def_rw("lookup_tokens", &mtp::DecodeParams::lookup_tokens)
+        .def_rw("trusted_masks", &mtp::DecodeParams::trusted_masks)
         .def_rw("lookup_ngram", &mtp::DecodeParams::lookup_ngram);
 
     nb::class_<mtp::Decoder>(m, "Decoder")
@@ -147,8 +148,9 @@ NB_MODULE(_core, m) {
         .def("record", &mtp::ProbeSchedule::record, "masks"_a, "accepted"_a)
         .def_prop_ro("interval", &mtp::ProbeSchedule::interval);
     nb::class_<mtp::ThroughputGuard>(m, "ThroughputGuard")
-        .def(nb::init<double, int>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay,
-             "first_masks_windows"_a = mtp::ThroughputGuard::kFirstMasksWindows)
+        .def(nb::init<double, int, double>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay,
+             "first_masks_windows"_a = mtp::ThroughputGuard::kFirstMasksWindows,
+             "masks_margin"_a = mtp::ThroughputGuard::kMasksMargin)
         .def_ro_static("first_masks_windows", &mtp::ThroughputGuard::kFirstMasksWindows)
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)
@@ -171,6 +173,7 @@ NB_MODULE(_core, m) {
           "`current`, that size unless the best is expected to be more than `margin` faster.");
     m.attr("PASS_CHANGE_MARGIN") = mtp::kPassChangeMargin;
     m.attr("PASS_RESIZE_EVIDENCE") = mtp::kPassResizeEvidence;
+    m.attr("GUARD_MASKS_MARGIN") = mtp::ThroughputGuard::kMasksMargin;
     m.def("next_fixed_pass", &mtp::next_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a, "current"_a = 0,
           "The pass size of a new generation of one-shape passes: the prior's choice until the estimate rests on "
           "enough passes, then best_fixed_pass from `current` with PASS_CHANGE_MARGIN.");

@@ -180,7 +180,7 @@ void Decoder::file_memory() {
     if (estimate_key_.max_masks <= 0) return;
     if (auto old = memory_of(estimate_key_); old != estimates_.end()) estimates_.erase(old);
     if (estimates_.size() >= kMostRules) estimates_.erase(estimates_.begin());
-    estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_, evidence_pass_, draft_acceptance_});
+    estimates_.emplace_back(estimate_key_, RuleMemory{acceptance_, guard_, fixed_pass_, draft_acceptance_});
 }
 
 bool Decoder::remembers(const DecodeParams &params) const {
@@ -213,7 +213,6 @@ void Decoder::start_estimate() {
     // the acceptance so far says pays best on this machine's curve once it rests on enough passes, and kept from
     // the last generation unless another size is clearly better.
     fixed_pass_ = !params_.fixed_shape ? 0 : mtp::next_fixed_pass(params_.pass_cost, acceptance_, params_.k_max, last_pass);
-    evidence_pass_ = fixed_pass_ > 0 && acceptance_.tries(1) >= kPassResizeEvidence ? fixed_pass_ : last_pass;
     // One-shape passes do not probe.
     probes_ = ProbeSchedule(probe_interval(params_.pass_cost, 2, switch_cost_ms_), params_.k_max - 1);
     guard_.begin_generation();
@@ -569,7 +568,7 @@ int Decoder::accept_verifying(int masks, int first_row, std::vector<int32_t> &ou
         for (int j = 1; j <= masks; ++j) {
             const int row = first_row + n_prop + j;
             const Row r = top1(row);
-            if (verify_mode && direct == j - 1 && r.prob >= params_.tau) {
+            if (verify_mode && direct == j - 1 && j <= params_.trusted_masks && r.prob >= params_.tau) {
                 out.push_back(r.token);
                 pending_from_mask_.push_back(1);
                 direct += 1;

@@ -47,6 +47,10 @@ struct DecodeParams {
     // that same pass verifies them.
     int lookup_tokens = 0;        // 0: off
     int lookup_ngram = 3;
+    // ConfAdaptVerify: masks past the first trusted_masks (the trained k_max - 1) only propose, even above tau.
+    // A verifying pass carries proposals and drafts before its masks, so auto sizes it past the trained k_max; the
+    // masks that then reach untrained slots have never been taught, and a confident row there is checked first.
+    int trusted_masks = 32;
 };
 
 // What one pass did, for tests that check the loop's bookkeeping pass by pass.
@@ -176,7 +180,7 @@ private:
     struct RuleMemory {
         AcceptanceEstimate acceptance;
         ThroughputGuard guard;
-        int fixed_pass;  // the pass size last chosen on evidence (fixed_shape, next_fixed_pass), else 0
+        int fixed_pass;  // the pass size the last generation used (fixed_shape, next_fixed_pass), else 0
         AcceptanceEstimate drafts;  // prompt lookup's
     };
     RuleKey estimate_key_;                                   // acceptance_'s rule
@@ -185,7 +189,6 @@ private:
     Memories::const_iterator memory_of(const RuleKey &key) const;
     ProbeSchedule probes_;         // probes while the cost-aware policy picks plain decoding
     int fixed_pass_ = 0;           // fixed_shape: the tokens of every pass with masks, this generation; else 0
-    int evidence_pass_ = 0;        // the size last chosen on kPassResizeEvidence passes or more (0: none yet)
     bool masks_can_pay_ = true;    // the policy could choose masks on this curve at all (masks_can_pay)
     // What a change of pass size costs on this machine (ms, the curve's unit), measured on the loop's own passes:
     // the first two passes of a new size beyond two steady ones (CUDA: ~9 ms, a CPU: ~0). Every generation

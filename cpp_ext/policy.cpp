@@ -144,10 +144,10 @@ int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &e
 }
 
 int next_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current) {
-    const int prior = best_fixed_pass(cost, AcceptanceEstimate(std::max(1, k_max - 1)), k_max);
-    if (est.tries(1) < kPassResizeEvidence) return current > 0 ? current : prior;
-    // The margin keeps a size chosen on evidence; the prior's pick is not one (calibration noise decides it).
-    return current > 0 ? best_fixed_pass(cost, est, k_max, current, kPassChangeMargin) : best_fixed_pass(cost, est, k_max);
+    if (est.tries(1) < kPassResizeEvidence) {
+        return current > 0 ? current : best_fixed_pass(cost, AcceptanceEstimate(std::max(1, k_max - 1)), k_max);
+    }
+    return best_fixed_pass(cost, est, k_max, current, kPassChangeMargin);
 }
 
 bool masks_can_pay(const std::vector<double> &cost, int max_masks, int fixed_pass) {
@@ -232,7 +232,7 @@ void ThroughputGuard::end_window() {
             next = other;
             explore = true;
         }
-    } else if (per_token_[other] < per_token_[regime_]) {
+    } else if (judged(other) < judged(regime_)) {
         next = other;  // the other regime is faster (after a look at this one, or this one got slower)
         if (!exploring_) revisit_ = kFirstRevisit;
     } else if (exploring_) {

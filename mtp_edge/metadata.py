@@ -11,6 +11,13 @@ from pathlib import Path
 from .gguf_kv import ArrayInfo, read_kv
 
 MASK_TOKEN_TEXT = "<|mtp_special_token_0|>"
+
+
+def mask_token_text(j: int) -> str:
+    """The text of mask slot j's token in a range-mask vocab (j = 0 is MASK_TOKEN_TEXT)."""
+    return f"<|mtp_special_token_{j}|>"
+
+
 DEFAULT_K_MAX = 16
 DEFAULT_TAU = 0.9
 MAX_K_MAX = 256

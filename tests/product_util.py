@@ -18,19 +18,20 @@ SMOLLM2_VOCAB = 49152
 REPO = Path(__file__).resolve().parent.parent
 
 
-def make_token_adapter(folder: Path, seed: int = 0) -> Path:
-    """An adapter folder with only the 32 MTP token rows (random): the shape of the shipped one, no LoRA."""
+def make_token_adapter(folder: Path, seed: int = 0, n_tokens: int = N_MTP_TOKENS, mask_mode: str = "single",
+                       k_max: int = 4) -> Path:
+    """An adapter folder with only `n_tokens` MTP token rows (random): the shape of the shipped one, no LoRA."""
     from mtp_edge.convert.checkpoint import write_safetensors
 
     folder.mkdir(parents=True, exist_ok=True)
-    ids = list(range(SMOLLM2_VOCAB, SMOLLM2_VOCAB + N_MTP_TOKENS))
-    rows = np.random.default_rng(seed).standard_normal((N_MTP_TOKENS, 576)).astype(np.float32) * 0.1
+    ids = list(range(SMOLLM2_VOCAB, SMOLLM2_VOCAB + n_tokens))
+    rows = np.random.default_rng(seed).standard_normal((n_tokens, 576)).astype(np.float32) * 0.1
     write_safetensors(folder / "mtp_tokens.safetensors",
                       {"embed_rows": rows, "token_ids": np.asarray(ids, np.int64)})
     (folder / "mtp_tokens.json").write_text(json.dumps(
-        {"tokens": [f"<|mtp_special_token_{i}|>" for i in range(N_MTP_TOKENS)], "ids": ids}))
+        {"tokens": [f"<|mtp_special_token_{i}|>" for i in range(n_tokens)], "ids": ids}))
     (folder / "mtp_config.json").write_text(json.dumps(
-        {"mtp_version": 1, "mask_token": "<|mtp_special_token_0|>", "mask_mode": "single", "k_max": 4,
+        {"mtp_version": 1, "mask_token": "<|mtp_special_token_0|>", "mask_mode": mask_mode, "k_max": k_max,
          "tau": 0.9, "prompt_format": "chat"}))
     return folder
 

@@ -1,7 +1,8 @@
-# Life U (one GPU, session 17, ~600 s of device time): session 17's decoder on llama.cpp with one CUDA graph per pass
-# size: prompt-lookup drafts in the verifying modes (bench rows "confadapt_verify auto" and "..., no lookup"), and
-# auto's pass size no longer kept by the margin when only the prior chose it. Rows as job T: chat, GSM8K, chat again,
-# traced, each writing its JSON after every prompt. Usage as job T: `call3.sh jobU.sh 0`, then pollI.sh 280 done
+# Life V (one GPU, session 18, ~600 s of device time): session 17's decoder (prompt-lookup drafts in the verifying
+# modes; auto's pass size kept by the margin only when chosen on evidence) and session 18's: auto sizes verifying
+# passes up to the trained k_max + 2, the masks in untrained slots only proposing. Rows as job T: chat, GSM8K, chat
+# again, traced, each writing its JSON after every prompt; then benchmarks/lookup_drafts.py at one pass size (4, 6,
+# 8), the fixed sizes auto is measured against. Usage as job T: `call3.sh jobV.sh 0`, then pollI.sh 280 done
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
@@ -18,16 +19,16 @@ grep -q BUILD_OK $R/build.log || { echo "exit 1 (build)" > $R/done; exit 1; }
 write_gsm8k_prompts
 M=/tmp/mtp_q8_0.gguf
 installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
-bench_t() {  # usage: bench_t NAME PROMPTS: the short list of rows, traced
+bench_t() {  # usage: bench_t NAME PROMPTS [LOOKUP]: the short list of rows, traced (LOOKUP: the peer's drafts)
   installed python3 -m mtp_edge bench -m $M --n-gpu-layers -1 --prompts $2 --n-prompts 12 --max-tokens 128 \
-    --repeats 3 --k-sweep 4,6 --tau-sweep '' --lookup '' --json $RES/bench_gpu_q8_0_$1.json \
+    --repeats 3 --k-sweep 4,6 --tau-sweep '' --lookup "${3:-}" --json $RES/bench_gpu_q8_0_$1.json \
     --trace $RES/trace_gpu_q8_0_$1.jsonl > $RES/bench_gpu_q8_0_$1.txt 2>&1
   gzip -f $RES/trace_gpu_q8_0_$1.jsonl; cat $RES/bench_gpu_q8_0_$1.txt
 }
-( bench_t chat_s17 chat
-  bench_t gsm8k_s17 /tmp/data/gsm8k_prompts.jsonl
-  bench_t chat2_s17 chat
+( bench_t chat_s18 chat
+  bench_t gsm8k_s18 /tmp/data/gsm8k_prompts.jsonl 10
+  bench_t chat2_s18 chat
   installed python3 $REPO/benchmarks/lookup_drafts.py -m $M --n-gpu-layers -1 --prompts /tmp/data/gsm8k_prompts.jsonl,chat \
-    --n-prompts 12 --sizes 4,6,8 --repeats 2 --json $RES/lookup_drafts_gpu_q8_0_s17.json
+    --n-prompts 12 --sizes 4,6,8 --repeats 2 --json $RES/lookup_drafts_gpu_q8_0_s18.json
   echo ALL_DONE ) > $R/bench.log 2>&1
 echo "exit 0" > $R/done
