@@ -34,6 +34,7 @@ class LoopCosts:
     pass_s_by_size: dict[int, float]  # a pass of n tokens after one of the same size (1: plain)
     switch_s: float  # extra for a change of pass size: the first two passes of the new size, less two steady ones
     start_s: float = 0.0  # the same for a generation's first two decode passes (they follow the prompt's pass)
+    calibrated_s: list[float] | None = None  # the curve the decoder chose by (the bench's calibration), if given
 
     def pass_s(self, fed: int, previous: int | None) -> float:
         """A pass's cost; `previous` None: the generation's first decode pass, which carries its start's extra."""
@@ -51,6 +52,42 @@ class LoopCosts:
             a, b = self.pass_s_by_size[lo], self.pass_s_by_size[hi]
             out.append(a if hi == lo else a + (b - a) * (n - lo) / (hi - lo))
         return out
+
+
+    def policy_curve(self, k_max: int) -> list[float]:
+        """The curve the policy decides by: the bench's calibrated one where given (what the decoder had), else the
+        loop's own costs (a decoder whose calibration matched its loop exactly)."""
+        return list(self.calibrated_s) if self.calibrated_s else self.curve(k_max)
+
+
+def calibrated_curve(trace: str) -> list[float] | None:
+    """The pass-cost curve (seconds) of the bench run that wrote `trace`: its JSON, `bench_X.json` beside the
+    trace's folder for `traces/trace_X.jsonl.gz` (docs/results), or beside the trace; None where there is none."""
+    t = Path(trace)
+    name = t.name.replace(".jsonl.gz", ".json").replace(".jsonl", ".json").replace("trace_", "bench_", 1)
+    for candidate in (t.parent.parent / name, t.parent / name):
+        if candidate.exists():
+            curve = json.loads(candidate.read_text()).get("pass_cost_ms")
+            return [c * 1e-3 for c in curve] if curve else None
+    return None
+
+
+def with_every_size(sizes: dict[int, list[list[dict]]], costs: LoopCosts) -> dict[int, list[list[dict]]]:
+    """The fixed rows plus one for every size between them that the trace lacks, cut from the next larger row:
+    each pass keeps its pending tokens and loses the masks the smaller size has no room for (what it emits is
+    capped to match), at a cost interpolated from the rows around it. An approximation (the smaller row's passes
+    would start where its own tokens left off); it lets a policy that picks a size the sweep skipped pay that
+    size's price instead of running the next smaller row."""
+    out = dict(sizes)
+    curve = costs.curve(max(sizes))
+    for n in range(2, max(sizes)):
+        if n in sizes:
+            continue
+        m = min(k for k in sizes if k > n)
+        out[n] = [[dict(p, fed=n, masks=max(0, p["masks"] - (m - n)),
+                        emitted=min(p["emitted"], 1 + max(0, p["masks"] - (m - n)))) for p in g] for g in sizes[m]]
+        costs.pass_s_by_size[n] = curve[n - 1]
+    return out
 
 
 def load_rows(path: str) -> dict[str, list[dict]]:
@@ -131,7 +168,7 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     from mtp_edge import _core
 
     most = k_max - 1
-    curve = costs.curve(k_max)
+    curve = costs.policy_curve(k_max)
     est = _core.AcceptanceEstimate(most)
     warm_emitted = 0
     for p in sizes[k_max][0] if warmup_tokens > 0 else []:

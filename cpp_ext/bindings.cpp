@@ -173,8 +173,12 @@ NB_MODULE(_core, m) {
           "`current`, that size unless the best is expected to be more than `margin` faster.");
     m.attr("PASS_CHANGE_MARGIN") = mtp::kPassChangeMargin;
     m.attr("PASS_RESIZE_EVIDENCE") = mtp::kPassResizeEvidence;
+    m.attr("PRIOR_TIE_MARGIN") = mtp::kPriorTieMargin;
+    m.def("prior_fixed_pass", &mtp::prior_fixed_pass, "cost"_a, "k_max"_a, "prior_tie"_a = mtp::kPriorTieMargin,
+          "The pass size the prior picks (every mask at 0.5): the smallest within `prior_tie` of the best.");
     m.attr("GUARD_MASKS_MARGIN") = mtp::ThroughputGuard::kMasksMargin;
     m.def("next_fixed_pass", &mtp::next_fixed_pass, "cost"_a, "estimate"_a, "k_max"_a, "current"_a = 0,
+          "prior_tie"_a = mtp::kPriorTieMargin,
           "The pass size of a new generation of one-shape passes: the prior's choice until the estimate rests on "
           "enough passes, then best_fixed_pass from `current` with PASS_CHANGE_MARGIN.");
     m.def("expected_tokens", &mtp::expected_tokens, "estimate"_a, "masks"_a);

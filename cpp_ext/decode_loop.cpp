@@ -212,7 +212,9 @@ void Decoder::start_estimate() {
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
     // the acceptance so far says pays best on this machine's curve once it rests on enough passes, and kept from
     // the last generation unless another size is clearly better.
-    fixed_pass_ = !params_.fixed_shape ? 0 : mtp::next_fixed_pass(params_.pass_cost, acceptance_, params_.k_max, last_pass);
+    const bool verifying = params_.mode == AcceptMode::Lossless || params_.mode == AcceptMode::ConfAdaptVerify;
+    fixed_pass_ = !params_.fixed_shape ? 0 : mtp::next_fixed_pass(params_.pass_cost, acceptance_, params_.k_max, last_pass,
+                                                                   verifying ? 0.0 : kPriorTieMargin);
     // One-shape passes do not probe.
     probes_ = ProbeSchedule(probe_interval(params_.pass_cost, 2, switch_cost_ms_), params_.k_max - 1);
     guard_.begin_generation();

@@ -143,10 +143,17 @@ int best_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &e
     return best;
 }
 
-int next_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current) {
-    if (est.tries(1) < kPassResizeEvidence) {
-        return current > 0 ? current : best_fixed_pass(cost, AcceptanceEstimate(std::max(1, k_max - 1)), k_max);
+int prior_fixed_pass(const std::vector<double> &cost, int k_max, double prior_tie) {
+    const AcceptanceEstimate prior(std::max(1, k_max - 1));
+    for (int n = 2; n < k_max && prior_tie > 0.0; ++n) {
+        if (best_fixed_pass(cost, prior, k_max, n, prior_tie) == n) return n;  // n is within the tie margin
     }
+    return best_fixed_pass(cost, prior, k_max);
+}
+
+int next_fixed_pass(const std::vector<double> &cost, const AcceptanceEstimate &est, int k_max, int current,
+                    double prior_tie) {
+    if (est.tries(1) < kPassResizeEvidence) return current > 0 ? current : prior_fixed_pass(cost, k_max, prior_tie);
     return best_fixed_pass(cost, est, k_max, current, kPassChangeMargin);
 }
 

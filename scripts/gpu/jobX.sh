@@ -1,0 +1,39 @@
+# Life X (one GPU, session 19, ~650 s of device time): job W again at session 19's main, where the prior's near ties
+# (within 3%) go to the smaller pass size; the sweep adds k_max = 3, the size the new prior picks on an H200's curve.
+# Prompt sets: chat, GSM8K, the held-out chat requests (docs/results/chat_heldout_prompts.jsonl) and GSM8K test
+# questions 101-112. Usage as job T: `call3.sh jobX.sh 0`, then pollI.sh 280 done and pollI.sh 330 done
+set -x
+source .carry/dev/env.sh
+source .carry/dev/cuda.sh
+REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
+SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
+( set -e
+  tar xzf .carry/c/lcp.tgz -C /tmp && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src && cd /tmp/lcp-src
+  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 1 )) \
+    python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 .
+  cd $REPO && python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK
+) > $R/build.log 2>&1
+tail -5 $R/build.log > $RES/build_tail.txt
+grep -q BUILD_OK $R/build.log || { echo "exit 1 (build)" > $R/done; exit 1; }
+write_gsm8k_prompts
+python3 - <<'PY'
+import json
+rows = [json.loads(l) for l in open('/tmp/data/test.jsonl')][100:112]
+with open('/tmp/data/gsm8k_heldout_prompts.jsonl', 'w') as f:
+    for r in rows:
+        f.write(json.dumps({"prompt": r["question"], "answer": r["answer"].split("####")[-1].strip()}) + "\n")
+PY
+M=/tmp/mtp_q8_0.gguf
+installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+bench_t() {  # usage: bench_t NAME PROMPTS: the short list of rows, traced
+  installed python3 -m mtp_edge bench -m $M --n-gpu-layers -1 --prompts $2 --n-prompts 12 --max-tokens 128 \
+    --repeats 3 --k-sweep 3,4,6 --tau-sweep '' --lookup '' --json $RES/bench_gpu_q8_0_$1.json \
+    --trace $RES/trace_gpu_q8_0_$1.jsonl > $RES/bench_gpu_q8_0_$1.txt 2>&1
+  gzip -f $RES/trace_gpu_q8_0_$1.jsonl; cat $RES/bench_gpu_q8_0_$1.txt
+}
+( bench_t chat_s19x chat
+  bench_t gsm8k_s19x /tmp/data/gsm8k_prompts.jsonl
+  bench_t chatheldout_s19x $REPO/docs/results/chat_heldout_prompts.jsonl
+  bench_t gsm8kheldout_s19x /tmp/data/gsm8k_heldout_prompts.jsonl
+  echo ALL_DONE ) > $R/bench.log 2>&1
+echo "exit 0" > $R/done
