@@ -53,7 +53,6 @@ class LoopCosts:
             out.append(a if hi == lo else a + (b - a) * (n - lo) / (hi - lo))
         return out
 
-
     def policy_curve(self, k_max: int) -> list[float]:
         """The curve the policy decides by: the bench's calibrated one where given (what the decoder had), else the
         loop's own costs (a decoder whose calibration matched its loop exactly)."""

@@ -25,6 +25,9 @@ void bump(std::vector<int> &hist, int index) {
     hist[index] += 1;
 }
 
+// Modes whose passes verify what earlier passes proposed (and prompt-lookup drafts) before accepting it.
+bool verifies(AcceptMode mode) { return mode == AcceptMode::Lossless || mode == AcceptMode::ConfAdaptVerify; }
+
 }  // namespace
 
 Decoder::Decoder(uintptr_t lib_handle, uintptr_t ctx)
@@ -123,8 +126,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     if (params_.lookup_tokens < 0 || params_.lookup_ngram < 2) {
         throw std::invalid_argument("lookup_tokens must be >= 0 and lookup_ngram >= 2");
     }
-    const bool verifying = params_.mode == AcceptMode::Lossless || params_.mode == AcceptMode::ConfAdaptVerify;
-    if (params_.lookup_tokens > 0 && (!verifying || params_.temperature > 0.0f)) {
+    if (params_.lookup_tokens > 0 && (!verifies(params_.mode) || params_.temperature > 0.0f)) {
         throw std::invalid_argument("prompt lookup (lookup_tokens > 0) verifies its drafts greedily: use it with "
                                     "mode lossless or confadapt_verify at temperature 0");
     }
@@ -212,9 +214,8 @@ void Decoder::start_estimate() {
     // One pass shape for the whole generation (a GPU replays its graph only while the shape holds), sized by what
     // the acceptance so far says pays best on this machine's curve once it rests on enough passes, and kept from
     // the last generation unless another size is clearly better.
-    const bool verifying = params_.mode == AcceptMode::Lossless || params_.mode == AcceptMode::ConfAdaptVerify;
     fixed_pass_ = !params_.fixed_shape ? 0 : mtp::next_fixed_pass(params_.pass_cost, acceptance_, params_.k_max, last_pass,
-                                                                   verifying ? 0.0 : kPriorTieMargin);
+                                                                   verifies(params_.mode) ? 0.0 : kPriorTieMargin);
     // One-shape passes do not probe.
     probes_ = ProbeSchedule(probe_interval(params_.pass_cost, 2, switch_cost_ms_), params_.k_max - 1);
     guard_.begin_generation();
@@ -386,7 +387,7 @@ std::vector<int32_t> Decoder::step() {
     // Accept tokens, then drop from the KV cache everything that is not a committed token.
     std::vector<int32_t> emitted;
     int committed = n_pending;
-    if (params_.mode == AcceptMode::Lossless || params_.mode == AcceptMode::ConfAdaptVerify) {
+    if (verifies(params_.mode)) {
         committed += accept_verifying(masks, row_index(last_pending), emitted);
     } else {
         accept_lossy(masks, row_index(last_pending), emitted);
