@@ -40,6 +40,7 @@ nb::dict stats_dict(const mtp::DecodeStats &s) {
     d["prefill_s"] = s.prefill_s;
     d["decode_s"] = s.decode_s;
     d["llama_decode_s"] = s.llama_decode_s;
+    d["device_rows"] = s.device_rows;
     d["mask_tokens"] = s.mask_tokens;
     d["checked"] = s.checked;
     d["agreed"] = s.agreed;
@@ -117,6 +118,7 @@ NB_MODULE(_core, m) {
         .def_rw("fixed_shape", &mtp::DecodeParams::fixed_shape)
         .def_rw("lookup_tokens", &mtp::DecodeParams::lookup_tokens)
         .def_rw("trusted_masks", &mtp::DecodeParams::trusted_masks)
+        .def_rw("device_rows", &mtp::DecodeParams::device_rows)
         .def_rw("lookup_ngram", &mtp::DecodeParams::lookup_ngram);
 
     nb::class_<mtp::Decoder>(m, "Decoder")
@@ -125,6 +127,9 @@ NB_MODULE(_core, m) {
         .def("step", &mtp::Decoder::step, nb::call_guard<nb::gil_scoped_release>())
         .def("run", &run_interruptible)
         .def("clear_cache", &mtp::Decoder::clear_cache)
+        .def("use_device_rows", &mtp::Decoder::use_device_rows, "on"_a,
+             "Compute greedy generations' top-1 rows on llama.cpp's device; returns whether that is on now.")
+        .def_prop_ro("device_rows", &mtp::Decoder::device_rows)
         .def("remembers", &mtp::Decoder::remembers, "params"_a,
              "Whether a generation under `params` starts from an earlier one's acceptance and guard memory.")
         .def_ro_static("most_rules", &mtp::Decoder::kMostRules)

@@ -25,6 +25,12 @@ void bump(std::vector<int> &hist, int index) {
     hist[index] += 1;
 }
 
+// Whether a generation reads rows only for their argmax and top-1 probability: no sampler chain over whole rows
+// (the same conditions as Decoder::setup_sampler's).
+bool reads_top1_only(const DecodeParams &p) {
+    return p.temperature <= 0.0f && (p.mode == AcceptMode::Lossless || p.repeat_penalty == 1.0f);
+}
+
 // Modes whose passes verify what earlier passes proposed (and prompt-lookup drafts) before accepting it.
 bool verifies(AcceptMode mode) { return mode == AcceptMode::Lossless || mode == AcceptMode::ConfAdaptVerify; }
 
@@ -32,7 +38,8 @@ bool verifies(AcceptMode mode) { return mode == AcceptMode::Lossless || mode == 
 
 Decoder::Decoder(uintptr_t lib_handle, uintptr_t ctx)
     : api_(LlamaApi::resolve(reinterpret_cast<void *>(lib_handle))),
-      ctx_(reinterpret_cast<llama_context *>(ctx)) {
+      ctx_(reinterpret_cast<llama_context *>(ctx)),
+      device_rows_(reinterpret_cast<void *>(lib_handle), api_, ctx_) {
     if (ctx_ == nullptr) throw std::invalid_argument("null llama_context");
     vocab_ = api_.model_get_vocab(api_.get_model(ctx_));
     n_vocab_ = api_.vocab_n_tokens(vocab_);
@@ -54,6 +61,7 @@ Decoder::Decoder(uintptr_t lib_handle, uintptr_t ctx)
 }
 
 Decoder::~Decoder() {
+    device_rows_.attach(false);
     free_sampler();
     for (int i = 0; i < batch_capacity_; ++i) delete[] batch_.seq_id[i];
     delete[] batch_.token;
@@ -66,6 +74,13 @@ Decoder::~Decoder() {
 void Decoder::clear_cache() {
     api_.memory_clear(api_.get_memory(ctx_), true);
     cached_.clear();
+}
+
+bool Decoder::use_device_rows(bool on) {
+    // Between generations nothing reads logits: attach now, so that passes timed outside the loop (calibration)
+    // run the loop's graph; begin() detaches again for a generation that samples.
+    want_device_rows_ = on;
+    return device_rows_.attach(on);
 }
 
 void Decoder::free_sampler() {
@@ -132,8 +147,12 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     }
     stats_ = DecodeStats{};
     stats_.prompt_tokens = static_cast<int>(prompt.size());
+    // Sampling and repeat penalties read whole rows of logits, which the context copies only without device rows.
+    const bool device_rows = params_.device_rows < 0 ? want_device_rows_ : params_.device_rows == 1;
+    params_.device_rows = device_rows && reads_top1_only(params_) && device_rows_.available() ? 1 : 0;
     start_estimate();
     setup_sampler();
+    stats_.device_rows = device_rows_.attach(params_.device_rows == 1);
 
     // Keep the KV of the longest common prefix (at most n_keep, and never the whole prompt: the
     // last prompt token must be fed to get its logits).
@@ -167,7 +186,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
 RuleKey rule_key(const DecodeParams &p) {
     const float propose_tau = p.mode == AcceptMode::ConfAdaptVerify ? p.propose_tau : -1.0f;
     return RuleKey{p.mode, p.tau, propose_tau, p.mask_id, p.mask_range, std::max(1, std::min(p.k_max - 1, 32)),
-                   p.fixed_shape, p.track_agreement, !p.pass_cost.empty(), p.lookup_tokens > 0};
+                   p.fixed_shape, p.track_agreement, !p.pass_cost.empty(), p.lookup_tokens > 0, p.device_rows == 1};
 }
 
 Decoder::Memories::const_iterator Decoder::memory_of(const RuleKey &key) const {
@@ -282,11 +301,13 @@ const float *Decoder::row_logits(int batch_index) const {
 }
 
 int32_t Decoder::argmax(int batch_index) const {
+    if (device_rows_.attached()) return device_rows_.token(batch_index);
     const float *logits = row_logits(batch_index);
     return index_of(logits, n_vocab_, max_of(logits, n_vocab_));
 }
 
 Decoder::Row Decoder::top1(int batch_index) const {
+    if (device_rows_.attached()) return Row{device_rows_.token(batch_index), device_rows_.prob(batch_index)};
     const float *logits = row_logits(batch_index);
     const float best_logit = max_of(logits, n_vocab_);
     return Row{index_of(logits, n_vocab_, best_logit), 1.0f / sum_exp(logits, n_vocab_, best_logit)};

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "device_rows.h"
 #include "llama_api.h"
 #include "policy.h"
 
@@ -51,6 +52,9 @@ struct DecodeParams {
     // A verifying pass carries proposals and drafts before its masks, so auto sizes it past the trained k_max; the
     // masks that then reach untrained slots have never been taught, and a confident row there is checked first.
     int trusted_masks = 32;
+    // Top-1 rows computed in llama.cpp's graph (device_rows.h): -1 as Decoder::use_device_rows last said, 0 off,
+    // 1 on. A generation that samples or penalises repeats reads whole rows and runs without them.
+    int device_rows = -1;
 };
 
 // What one pass did, for tests that check the loop's bookkeeping pass by pass.
@@ -78,6 +82,7 @@ struct DecodeStats {
     double prefill_s = 0.0;      // prompt prefill, first pass included
     double decode_s = 0.0;       // every later pass
     double llama_decode_s = 0.0;  // ... of which inside llama_decode (the rest is the loop's overhead)
+    bool device_rows = false;    // top-1 rows computed on llama.cpp's device (device_rows.h)
     int mask_tokens = 0;         // tokens emitted from mask rows
     int checked = 0;             // mask tokens verified by a later pass
     int agreed = 0;              // ... that equal the model's greedy choice
@@ -111,13 +116,15 @@ struct RuleKey {
     // passes (the bench runs k_max = 6 just before auto: H200 chat, session 16, auto plain on 75-85% of passes
     // where 4-token ones paid 1.29-1.33x).
     bool cost_aware = false;
-    // Prompt-lookup drafts change what a pass with masks yields, so the guard's timings too.
+    // Prompt-lookup drafts change what a pass with masks yields, so the guard's timings too; device rows what a
+    // pass costs.
     bool lookup = false;
+    bool device_rows = false;
     bool operator==(const RuleKey &o) const {
         return mode == o.mode && tau == o.tau && propose_tau == o.propose_tau && mask_id == o.mask_id &&
                mask_range == o.mask_range && max_masks == o.max_masks && fixed_shape == o.fixed_shape &&
                track_agreement == o.track_agreement && cost_aware == o.cost_aware &&
-               lookup == o.lookup;
+               lookup == o.lookup && device_rows == o.device_rows;
     }
 };
 RuleKey rule_key(const DecodeParams &params);
@@ -148,6 +155,11 @@ public:
     void clear_cache();
     // Whether a generation under `params` would start from an earlier generation's acceptance and guard memory.
     bool remembers(const DecodeParams &params) const;
+    // Compute greedy generations' top-1 rows on llama.cpp's device (device_rows.h) instead of copying every
+    // row's logits to the host; attached at once and at every greedy generation's start, detached for sampling.
+    // Returns whether it is attached now (false where this libllama cannot).
+    bool use_device_rows(bool on);
+    bool device_rows() const { return device_rows_.attached(); }
     static constexpr size_t kMostRules = 64;  // rules whose memory is kept, least recently used dropped first
 
 private:
@@ -170,6 +182,8 @@ private:
 
     LlamaApi api_;
     llama_context *ctx_;
+    DeviceRows device_rows_;
+    bool want_device_rows_ = false;
     const llama_vocab *vocab_;
     int n_vocab_, n_ctx_, n_batch_;
 

@@ -50,6 +50,10 @@ LlamaApi LlamaApi::resolve(void *handle) {
     bind(handle, api.sampler_apply, "llama_sampler_apply");
     bind(handle, api.sampler_accept, "llama_sampler_accept");
     bind(handle, api.sampler_free, "llama_sampler_free");
+    bind(handle, api.sampler_init, "llama_sampler_init");
+    bind(handle, api.set_sampler, "llama_set_sampler");
+    bind(handle, api.get_sampled_token_ith, "llama_get_sampled_token_ith");
+    bind(handle, api.get_sampled_probs_ith, "llama_get_sampled_probs_ith");
     return api;
 }
 

@@ -21,6 +21,7 @@ struct llama_model;
 struct llama_vocab;
 struct llama_memory_i;
 struct llama_sampler;
+struct llama_sampler_i;  // device_rows.cpp defines it (llama.h's backend sampling interface)
 using llama_memory_t = llama_memory_i *;
 
 struct llama_batch {
@@ -77,6 +78,11 @@ struct LlamaApi {
     void (*sampler_apply)(llama_sampler *, llama_token_data_array *);
     void (*sampler_accept)(llama_sampler *, llama_token);
     void (*sampler_free)(llama_sampler *);
+    llama_sampler *(*sampler_init)(llama_sampler_i *, void *);
+    // Backend sampling (device_rows.h).
+    bool (*set_sampler)(llama_context *, llama_seq_id, llama_sampler *);
+    llama_token (*get_sampled_token_ith)(llama_context *, int32_t);
+    float *(*get_sampled_probs_ith)(llama_context *, int32_t);
 
     // Looks every function up in `handle` (a dlopen handle); throws std::runtime_error on a missing one.
     static LlamaApi resolve(void *handle);

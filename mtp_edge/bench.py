@@ -110,12 +110,14 @@ def _gsm8k_row(r: dict) -> Prompt:
 
 # -- modes -----------------------------------------------------------------------------------------------
 def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[float],
-                  lookup: Sequence[int], other_shape: bool = False) -> list[Mode]:
+                  lookup: Sequence[int], other_shape: bool = False, other_rows: bool = False) -> list[Mode]:
     """Plain, prompt lookup, k_max = 1, then (for a model with a mask token) the sweeps, auto, lossless and
     confadapt_verify.
 
     Passes with masks have one shape on a GPU (fixed_shape) and vary on a CPU by default; `other_shape` adds
-    k_max 3, the trained k_max, auto and lossless with the other choice, to show what it changes."""
+    k_max 3, the trained k_max, auto and lossless with the other choice, to show what it changes. `other_rows`
+    adds k_max = 1, auto and confadapt_verify auto with top-1 rows computed where the model's default does not
+    (MTPModel's device_rows)."""
     modes = [Mode("plain (llama-cpp-python)", "plain", 1)]
     modes += [Mode(f"prompt lookup {n}", "prompt_lookup", n + 1, lookup_tokens=n) for n in lookup]
     modes.append(Mode("mtp-edge k_max=1", "confadapt", 1, options={"k_max": 1}))
@@ -143,6 +145,13 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
         modes.append(Mode(f"auto {tag}", "auto", "auto", tau, {**other, "k_max": "auto"}))
         modes.append(Mode(f"lossless auto {tag}", "lossless", "auto", lossless_tau,
                           {"fixed_shape": fixed, "k_max": "auto", "mode": "lossless"}))
+    if other_rows:
+        rows = {"device_rows": not model.device_rows}
+        tag = "host rows" if model.device_rows else "device rows"
+        modes.append(Mode(f"mtp-edge k_max=1 {tag}", "confadapt", 1, options={"k_max": 1, **rows}))
+        modes.append(Mode(f"auto {tag}", "auto", "auto", tau, {"k_max": "auto", "tau": tau, **rows}))
+        modes.append(Mode(f"confadapt_verify auto {tag}", "confadapt_verify", "auto", tau,
+                          {"k_max": "auto", "mode": "confadapt_verify", "tau": tau, **rows}))
     for m in modes:  # the trained k_max bounds every sweep
         if isinstance(m.k_max, int) and m.mode == "confadapt" and m.k_max > bound:
             m.label += f" (> trained {bound})"

@@ -141,10 +141,11 @@ def backend_name(n_gpu_layers: int) -> str:
 
 
 def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads_batch: int,
-              n_gpu_layers: int, flash_attn: bool = False, extra_buffers: bool = True) -> dict:
+              n_gpu_layers: int, flash_attn: bool = False, extra_buffers: bool = True,
+              device_rows: bool = False) -> dict:
     """What a curve depends on. Size and mtime change when the model file is rewritten; the attention kernel
     changes the cost of a pass of several tokens, and so do llama.cpp's extra CPU weight buffers (repacked or
-    AMX layouts; `llama_load`)."""
+    AMX layouts; `llama_load`) and top-1 rows computed in the pass's graph (`MTPModel(device_rows=...)`)."""
     path = Path(model_path).resolve()
     st = path.stat()
     try:
@@ -153,14 +154,15 @@ def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads
         llama_version = "unknown"
     return {"model": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "backend": backend,
             "threads": threads, "threads_batch": threads_batch, "n_gpu_layers": n_gpu_layers,
-            "flash_attn": bool(flash_attn), "extra_buffers": bool(extra_buffers), "llama_cpp_python": llama_version}
+            "flash_attn": bool(flash_attn), "extra_buffers": bool(extra_buffers), "device_rows": bool(device_rows),
+            "llama_cpp_python": llama_version}
 
 
 def cache_path(key: dict) -> Path:
-    """One file per (model path, backend, threads, attention kernel, weight buffers): a rewritten model overwrites
-    its stale curve."""
+    """One file per (model path, backend, threads, attention kernel, weight buffers, device rows): a rewritten
+    model overwrites its stale curve."""
     slot = {k: key.get(k) for k in ("model", "backend", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
-                                    "extra_buffers")}
+                                    "extra_buffers", "device_rows")}
     digest = hashlib.sha256(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir() / "curves" / f"{Path(key['model']).stem[:40]}-{digest}.json"
 
@@ -196,7 +198,7 @@ def model_key(model: MTPModel) -> dict:
     llm = model.llama
     n_gpu_layers = int(llm.model_params.n_gpu_layers)
     return curve_key(llm.model_path, backend_name(n_gpu_layers), int(llm.n_threads), int(llm.n_threads_batch),
-                     n_gpu_layers, flash_attn_on(llm), bool(llm.model_params.use_extra_bufts))
+                     n_gpu_layers, flash_attn_on(llm), bool(llm.model_params.use_extra_bufts), model.device_rows)
 
 
 def flash_attn_on(llm) -> bool:
@@ -234,6 +236,7 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
     if not depths:
         raise ValueError(f"the context of {n_ctx} tokens is too small to calibrate passes of {max(sizes)} tokens")
     with model._lock:
+        model._decoder.use_device_rows(model.device_rows)  # time the graph the decode loop runs
         ctx = model.llama._ctx.ctx
         mem = llama_cpp.llama_get_memory(ctx)
         batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
@@ -293,6 +296,7 @@ def time_passes(model: MTPModel, sizes: list[int], depth: int, rounds: int) -> l
 
     n_batch = int(model.llama.n_batch)
     with model._lock:
+        model._decoder.use_device_rows(model.device_rows)  # time the graph the decode loop runs
         ctx = model.llama._ctx.ctx
         mem = llama_cpp.llama_get_memory(ctx)
         batch = llama_cpp.llama_batch_init(n_batch, 0, 1)

@@ -38,29 +38,37 @@ def extra_buffers_default() -> bool:
 
 
 @contextmanager
-def _model_params_with(use_extra_bufts: bool) -> Iterator[None]:
-    # llama_cpp.Llama reads llama_model_default_params() inside its constructor and has no argument for this
-    # field, so the default is replaced for the length of one construction.
-    original = llama_capi.llama_model_default_params
+def _defaults_with(use_extra_bufts: bool) -> Iterator[None]:
+    # llama_cpp.Llama reads llama_model_default_params() and llama_context_default_params() inside its constructor
+    # and has no argument for these fields, so the defaults are replaced for the length of one construction.
+    # n_outputs_max_per_seq 0 (= every output row of a pass): llama.cpp's default, 1, lets a backend sampler
+    # (mtp-edge's device rows, decode_loop.h) serve only passes with one output row.
+    model_defaults, context_defaults = llama_capi.llama_model_default_params, llama_capi.llama_context_default_params
 
-    def params():
-        p = original()
+    def model_params():
+        p = model_defaults()
         p.use_extra_bufts = use_extra_bufts
         return p
 
+    def context_params():
+        p = context_defaults()
+        p.n_outputs_max_per_seq = 0
+        return p
+
     with _PATCH_LOCK:
-        llama_capi.llama_model_default_params = params
+        llama_capi.llama_model_default_params = model_params
+        llama_capi.llama_context_default_params = context_params
         try:
             yield
         finally:
-            llama_capi.llama_model_default_params = original
+            llama_capi.llama_model_default_params = model_defaults
+            llama_capi.llama_context_default_params = context_defaults
 
 
 def open_llama(model_path: str | os.PathLike, *, extra_buffers: bool | None = None, **kwargs) -> llama_cpp.Llama:
     """`llama_cpp.Llama(model_path, **kwargs)` with llama.cpp's extra CPU weight buffers as `extra_buffers` says
-    (None: `extra_buffers_default()`, i.e. off on AMX CPUs, where they can crash)."""
+    (None: `extra_buffers_default()`, i.e. off on AMX CPUs, where they can crash), and every output row of a pass
+    open to backend sampling."""
     use = extra_buffers_default() if extra_buffers is None else extra_buffers
-    if use:
-        return llama_cpp.Llama(model_path=str(model_path), **kwargs)
-    with _model_params_with(False):
+    with _defaults_with(use):
         return llama_cpp.Llama(model_path=str(model_path), **kwargs)

@@ -62,6 +62,8 @@ DECODE_OPTIONS: dict[str, object] = {
     # of what followed it are drafted into slots the masks would fill, and verified by the same pass (0: off;
     # None: LOOKUP_TOKENS in those modes at temperature 0)
     "lookup_tokens": None,
+    # top-1 rows computed in llama.cpp's graph for this generation (None: as the model was opened, `device_rows`)
+    "device_rows": None,
 }
 
 
@@ -86,6 +88,7 @@ class GenerationStats:
     llama_decode_s: float = 0.0  # of decode_s, the time inside llama_decode (the rest is the loop's own)
     guard_plain_passes: int = 0  # auto: passes the throughput guard kept plain (masks measured slower)
     shape_switch_ms: float = 0.0  # auto: measured cost of a change of pass size on this machine (CUDA: ~10 ms)
+    device_rows: bool = False  # top-1 rows computed in llama.cpp's graph (MTPModel's device_rows)
     proposed: int = 0  # lossless mode
     proposals_accepted: int = 0
     lookup_proposed: int = 0  # prompt-lookup draft tokens fed (lookup_tokens > 0), of the proposals above
@@ -169,6 +172,7 @@ def _stats(raw: dict, greedy: bool, stopped: bool) -> GenerationStats:
         llama_decode_s=raw["llama_decode_s"],
         guard_plain_passes=raw["guard_plain_passes"],
         shape_switch_ms=raw["shape_switch_ms"],
+        device_rows=raw["device_rows"],
         proposed=raw["proposed"],
         proposals_accepted=raw["proposals_accepted"],
         lookup_proposed=raw["lookup_proposed"],
@@ -206,6 +210,10 @@ class MTPModel:
         extra_buffers: llama.cpp's extra CPU weight buffers (repacked and AMX layouts). None (the default): off
             where llama.cpp reports AMX, whose matrix product crashed quantized files on an AMX CPU (llama.cpp
             #20824; `mtp_edge.llama_load`), on elsewhere.
+        device_rows: greedy passes' top-1 tokens and probabilities computed by llama.cpp where it computes the
+            logits (a GPU), through its backend sampling, instead of copying every row's 49k logits to the host and
+            reducing them there. None (the default): on with layers on a GPU. Sampling and repeat penalties read
+            whole rows and turn it off for their generation.
         k_max, tau: defaults for generation; None takes "auto" for k_max when the file has a mask token (masks
             per pass chosen from this machine's measured pass costs, up to the file's `mtp.k_max`), and the
             file's `mtp.tau`.
@@ -224,6 +232,7 @@ class MTPModel:
         n_batch: int = 512,
         flash_attn: bool | None = None,
         extra_buffers: bool | None = None,
+        device_rows: bool | None = None,
         k_max: int | str | None = None,
         tau: float | None = None,
         mask_token_id: int | None = None,
@@ -251,6 +260,7 @@ class MTPModel:
             **llama_kwargs,
         )
         self._decoder = _core.Decoder(libllama_handle(), context_pointer(self.llama))
+        self.device_rows = self._decoder.use_device_rows(on_gpu if device_rows is None else bool(device_rows))
         # Free the decoder, then llama.cpp's context, when the model is collected or at the latest at interpreter
         # exit, before a GPU backend's own teardown (an unordered teardown can crash a CUDA process at exit).
         self._release = weakref.finalize(self, _release_model, self.__dict__)
@@ -392,6 +402,9 @@ class MTPModel:
             raise ValueError(f"lookup_tokens needs drafts verified greedily: use mode='confadapt_verify' or "
                              f"'lossless' at temperature 0 (got mode={mode!r}, temperature={temperature:g})")
         p.lookup_tokens = lookup
+        if o["device_rows"] is not None and not isinstance(o["device_rows"], bool):
+            raise ValueError(f"device_rows = {o['device_rows']!r} must be True, False or None (as the model was opened)")
+        p.device_rows = -1 if o["device_rows"] is None else int(o["device_rows"])
         p.trusted_masks = max(1, self.metadata.k_max - 1)
         return p
 
@@ -436,7 +449,7 @@ class MTPModel:
 
         Options (see DECODE_OPTIONS): k_max, tau, mode ("confadapt", "static", "lossless", "confadapt_verify"),
         propose_tau, temperature, top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement,
-        pass_cost, trace, fixed_shape, lookup_tokens.
+        pass_cost, trace, fixed_shape, lookup_tokens, device_rows.
         Stopping early (closing the generator, Ctrl-C) leaves the model usable: between passes the KV
         cache only ever holds committed tokens.
         """

@@ -19,8 +19,8 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     rc = main(["bench", "-m", str(smollm2_path), "--mask-token-id", str(STAND_IN_MASK_ID), "--prompts", "gsm8k",
                "--n-prompts", "2", "--max-tokens", "6", "--repeats", "1", "--threads", "2", "--k-sweep", "2,3",
-               "--tau-sweep", "0.6", "--lookup", "2", "--compare-shapes", "--json", str(out), "--plot", str(png),
-               "--trace", str(tmp_path / "trace.jsonl")])
+               "--tau-sweep", "0.6", "--lookup", "2", "--compare-shapes", "--compare-rows", "--json", str(out),
+               "--plot", str(png), "--trace", str(tmp_path / "trace.jsonl")])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "speedup" in printed and "prompt lookup 2" in printed
@@ -28,11 +28,14 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     rows = result["rows"]
     assert result["prompts_done"] == 2 and result["complete"] is True
     assert result["settings"]["flash_attn"] is False  # the default on a CPU
+    assert result["settings"]["device_rows"] is False  # ... and so are host rows
     assert all(ROW_KEYS <= set(r) for r in rows)
     by_label = {r["label"]: r for r in rows}
     fixed = {label for label in by_label if label.endswith(" fixed shape")}  # --compare-shapes on a CPU
     assert {"k_max=3 fixed shape", "auto fixed shape", "lossless auto fixed shape"} <= fixed
-    assert set(by_label) - fixed == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
+    device = {label for label in by_label if label.endswith(" device rows")}  # --compare-rows on a CPU
+    assert device == {"mtp-edge k_max=1 device rows", "auto device rows", "confadapt_verify auto device rows"}
+    assert set(by_label) - fixed - device == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
                                      "k_max=3", "auto tau=0.6", "auto", "lossless auto", "confadapt_verify auto",
                                      "confadapt_verify auto, no lookup"}
     assert {r["mode"] for r in rows} == {"plain", "prompt_lookup", "confadapt", "auto", "lossless", "confadapt_verify"}
@@ -45,6 +48,7 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
         assert r["accuracy"] is not None  # GSM8K prompts carry answers
     # k_max = 1 through mtp-edge decodes exactly what llama-cpp-python decodes
     assert by_label["mtp-edge k_max=1"]["same_text_as_plain"] == 2
+    assert by_label["mtp-edge k_max=1 device rows"]["same_text_as_plain"] == 2
     assert len(result["pass_cost_ms"]) == 32
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # --trace: one line per timed MTP run (2 prompts x 1 repeat), every pass timed, the prompt's pass first

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mtp_edge.cli.generate import add_flash_attn_argument
+from mtp_edge.cli.generate import add_kernel_arguments
 
 
 def _ints(text: str) -> list[int]:
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, default=128, help="tokens per generation at most (default 128)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for every mode (default 2)")
     p.add_argument("--n-gpu-layers", type=int, default=0, help="layers on the GPU (-1 = all; CUDA/Metal builds)")
-    add_flash_attn_argument(p)  # every mode, plain and prompt lookup too: each row compares like with like
+    add_kernel_arguments(p)  # every mode, plain and prompt lookup too: each row compares like with like
     p.add_argument("--repeats", type=int, default=3, help="timed runs per mode and prompt; medians (default 3)")
     p.add_argument("--k-sweep", type=_ints, default=[2, 3, 4, 6, 8, 16], help="fixed k_max values (default 2,3,4,6,8,16)")
     p.add_argument("--tau-sweep", type=_floats, default=[0.6, 0.8, 0.99], help="extra tau values for auto")
@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare-shapes", action="store_true",
                    help="also time a few modes with the other pass-shape choice (fixed k_max-token passes are the "
                         "default on a GPU, varying ones on a CPU)")
+    p.add_argument("--compare-rows", action="store_true",
+                   help="also time k_max=1, auto and confadapt_verify auto with the other choice of where top-1 rows "
+                        "are computed (in llama.cpp's graph is the default on a GPU, on the host on a CPU)")
     p.add_argument("--mask-token-id", type=int, default=None, help="mask token for a model without one (testing)")
     p.add_argument("--cached-curve", action="store_true",
                    help="use the cached pass-cost curve for auto instead of measuring a fresh one first")
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     n_ctx = 2048
     model = MTPModel(args.model, n_ctx=n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
                      n_gpu_layers=args.n_gpu_layers, mask_token_id=args.mask_token_id,
-                     flash_attn=args.flash_attn)
+                     flash_attn=args.flash_attn, device_rows=args.device_rows)
     if not model.is_mtp:
         print("mtp-edge: note: this model has no mask token: only plain, prompt lookup and k_max=1 run",
               file=sys.stderr)
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
                                                "n_gpu_layers", "repeats", "mask_token_id")}
     settings["flash_attn"] = flash_attn_on(model.llama)  # what ran: the default depends on the backend
     settings["extra_buffers"] = bool(model.llama.model_params.use_extra_bufts)  # off on AMX CPUs (llama_load)
+    settings["device_rows"] = model.device_rows  # every row's default; --compare-rows adds the other choice
     traces: list[dict] = []
     done = {"rows": None, "prompts": 0}
 
@@ -116,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:  # the model is closed before plotting: the GPU bench once crashed at exit with llama.cpp still loaded
         modes = bench.default_modes(model, args.k_sweep, args.tau_sweep, args.lookup,
-                                    args.compare_shapes or backend_name(args.n_gpu_layers) != "CPU")
+                                    args.compare_shapes or backend_name(args.n_gpu_layers) != "CPU",
+                                    other_rows=args.compare_rows)
         rows = bench.bench(model, prompts, modes, max_tokens=args.max_tokens, repeats=args.repeats, n_ctx=n_ctx,
                            recalibrate=not args.cached_curve,
                            progress=lambda msg: print(f"mtp-edge bench: {msg}", file=sys.stderr, flush=True),

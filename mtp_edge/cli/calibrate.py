@@ -7,14 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from mtp_edge.cli.generate import add_flash_attn_argument
+from mtp_edge.cli.generate import add_kernel_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", required=True, help="path of a .gguf model")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--n-gpu-layers", type=int, default=0, help="layers on the GPU (-1 = all; CUDA/Metal builds)")
-    add_flash_attn_argument(p)
+    add_kernel_arguments(p)
     p.add_argument("--repeats", type=int, default=5, help="timed passes per size; the median counts (default 5)")
     p.add_argument("--quick", action="store_true", help="9 sizes at one depth (what `--k-max auto` does on first use)")
     p.add_argument("--json", action="store_true", help="print the curve as JSON")
@@ -45,13 +45,13 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():
         raise FileNotFoundError(f"model file {args.model} does not exist")
     model = MTPModel(args.model, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
-                     n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn)
+                     n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn, device_rows=args.device_rows)
     curve = calibrate.calibrate(model, full=not args.quick, repeats=args.repeats, save=not args.no_save)
     if args.json:
         print(json.dumps(curve.to_json()))
         return 0
     key = curve.key
-    kernel = ", flash attention" if key.get("flash_attn") else ""
+    kernel = (", flash attention" if key.get("flash_attn") else "") + (", device rows" if key.get("device_rows") else "")
     print(f"{Path(key['model']).name}: {key['backend']}{kernel}, {key['threads']} threads, median of {curve.repeats}")
     depths = curve.depths
     print(f"{'n':>4}" + "".join(f"{f'ms @ {d}':>12}" for d in depths) + f"{'x n=1':>8}")

@@ -13,13 +13,17 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--n-gpu-layers", type=int, default=0, help="layers on the GPU (-1 = all; CUDA/Metal builds)")
     p.add_argument("--ctx", type=int, default=4096, help="context length in tokens (default 4096)")
-    add_flash_attn_argument(p)
+    add_kernel_arguments(p)
 
 
-def add_flash_attn_argument(p: argparse.ArgumentParser) -> None:
+def add_kernel_arguments(p: argparse.ArgumentParser) -> None:
+    """Where llama.cpp does the work: its fused attention kernel, and top-1 rows in its graph."""
     p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=None,
                    help="llama.cpp's fused attention kernel (default: on with layers on a GPU, where it made every "
                         "mode faster on an H200; off on a CPU)")
+    p.add_argument("--device-rows", action=argparse.BooleanOptionalAction, default=None,
+                   help="greedy passes' top-1 tokens and probabilities computed in llama.cpp's graph instead of "
+                        "copying every row's logits to the host (default: on with layers on a GPU)")
 
 
 def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,7 +73,8 @@ def load_model(args: argparse.Namespace):
     from mtp_edge.model import MTPModel
 
     return MTPModel(args.model, n_ctx=args.ctx, n_threads=args.threads, n_threads_batch=args.threads,
-                    n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn)
+                    n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn,
+                    device_rows=args.device_rows)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     model = MTPModel(args.model, n_ctx=args.ctx, n_threads=args.threads, n_threads_batch=args.threads,
-                     n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn, k_max=args.k_max, tau=args.tau)
+                     n_gpu_layers=args.n_gpu_layers, flash_attn=args.flash_attn, device_rows=args.device_rows,
+                     k_max=args.k_max, tau=args.tau)
     if not model.is_mtp:
         logging.getLogger("mtp_edge.server").warning(
             "%s has no mask token: every request runs plain decoding (mtp_k_max > 1 is answered 400)", args.model)

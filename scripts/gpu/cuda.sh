@@ -90,3 +90,30 @@ r128_distill_args() {  # usage: r128_distill_args RANK LR: lives J and K's disti
   --holdout-every 100 --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --init-adapter /tmp/add/r128 --warmup 30 --regions 12
   --batch 128 --steps ${HORIZON:-1100} --save-every 100 --log-every 20 --no-progress --ntp-weight 3 --lora-rank $1 --lr $2"
 }
+build_keyed_cuda() {  # jobs from Y on: the keyed CUDA build (scripts/cuda_graph_key.sh) of llama-cpp-python in
+  # /tmp/site2 and mtp-edge in /tmp/site3, on all cores but one; writes $R/done and exits on a failed build
+  ( set -e
+    tar xzf .carry/c/lcp.tgz -C /tmp && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src && cd /tmp/lcp-src
+    CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 1 )) \
+      python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 .
+    cd $REPO && python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK
+  ) > $R/build.log 2>&1
+  tail -5 $R/build.log > $RES/build_tail.txt
+  grep -q BUILD_OK $R/build.log || { echo "exit 1 (build)" > $R/done; exit 1; }
+}
+bench_traced() {  # usage: bench_traced NAME PROMPTS [BENCH ARGS...]: the bench of $M on the GPU, 12 prompts, 128
+  local name=$1 prompts=$2; shift 2  # tokens, median of 3, traced; results and trace in $RES
+  installed python3 -m mtp_edge bench -m $M --n-gpu-layers -1 --prompts $prompts --n-prompts 12 --max-tokens 128 \
+    --repeats 3 --tau-sweep '' --lookup '' "$@" --json $RES/bench_gpu_q8_0_$name.json \
+    --trace $RES/trace_gpu_q8_0_$name.jsonl > $RES/bench_gpu_q8_0_$name.txt 2>&1
+  gzip -f $RES/trace_gpu_q8_0_$name.jsonl; cat $RES/bench_gpu_q8_0_$name.txt
+}
+write_gsm8k_heldout_prompts() {  # GSM8K test questions 101-112: a set no rule of the policy was judged on
+  python3 - <<'PY'
+import json
+rows = [json.loads(l) for l in open('/tmp/data/test.jsonl')][100:112]
+with open('/tmp/data/gsm8k_heldout_prompts.jsonl', 'w') as f:
+    for r in rows:
+        f.write(json.dumps({"prompt": r["question"], "answer": r["answer"].split("####")[-1].strip()}) + "\n")
+PY
+}
