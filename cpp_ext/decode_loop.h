@@ -155,9 +155,10 @@ public:
     void clear_cache();
     // Whether a generation under `params` would start from an earlier generation's acceptance and guard memory.
     bool remembers(const DecodeParams &params) const;
-    // Compute greedy generations' top-1 rows on llama.cpp's device (device_rows.h) instead of copying every
-    // row's logits to the host; attached at once and at every greedy generation's start, detached for sampling.
-    // Returns whether it is attached now (false where this libllama cannot).
+    // Compute greedy generations' top-1 rows in llama.cpp's graph (device_rows.h) instead of copying every row's
+    // logits to the host: attached at once (so that calibration times the loop's graph) and at every greedy
+    // generation's start, detached for one that samples. Returns whether it is attached (false where this
+    // libllama cannot).
     bool use_device_rows(bool on);
     bool device_rows() const { return device_rows_.attached(); }
     static constexpr size_t kMostRules = 64;  // rules whose memory is kept, least recently used dropped first

@@ -1,10 +1,13 @@
 // Each pass's top-1 tokens and their probabilities computed where llama.cpp computed the logits.
 //
-// The greedy loop reads two numbers of a row: its argmax and that token's softmax probability. Without this,
-// llama.cpp copies every output row's logits to the host (the whole vocabulary: 49,152 floats, 192 KiB a row for
-// SmolLM2) and the loop reduces them there. With it, a backend sampler (llama.cpp's backend sampling API) adds a
+// The greedy loop reads two numbers of a row: its argmax and that token's softmax probability. By default llama.cpp
+// copies every output row's logits to the host (the whole vocabulary: 49,152 floats, 192 KiB a row for SmolLM2)
+// and the loop reduces them there. With device rows a backend sampler (llama.cpp's backend sampling API) adds a
 // softmax, an argmax and a row lookup per output row to the pass's own graph, and only the token and the
-// probability come back. On a GPU the host reductions and the copy were ~0.1 ms of a ~1.7 ms six-token pass.
+// probability come back. Off by default: on an H200 those three kernels a row cost ~0.033 ms more than the copy
+// and the host's reductions (a 4-token pass 1.45 against 1.32 ms, SmolLM2 Q8_0; confadapt_verify on GSM8K 1.59x
+// against 1.84x plain decoding), and on a 2-core CPU they changed nothing measurable (docs/RESULTS.md, session 20).
+// llama.cpp builds the ops row by row (llm_graph_context::build_sampling); one set over all rows is what could pay.
 #pragma once
 
 #include <cstdint>

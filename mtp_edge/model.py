@@ -210,10 +210,11 @@ class MTPModel:
         extra_buffers: llama.cpp's extra CPU weight buffers (repacked and AMX layouts). None (the default): off
             where llama.cpp reports AMX, whose matrix product crashed quantized files on an AMX CPU (llama.cpp
             #20824; `mtp_edge.llama_load`), on elsewhere.
-        device_rows: greedy passes' top-1 tokens and probabilities computed by llama.cpp where it computes the
-            logits (a GPU), through its backend sampling, instead of copying every row's 49k logits to the host and
-            reducing them there. None (the default): on with layers on a GPU. Sampling and repeat penalties read
-            whole rows and turn it off for their generation.
+        device_rows: greedy passes' top-1 tokens and probabilities computed in llama.cpp's graph (its backend
+            sampling) instead of copying every row's logits to the host and reducing them there. Off by default:
+            on an H200 llama.cpp's per-row kernels cost ~0.033 ms a row more than the copy (docs/RESULTS.md,
+            session 20); a backend where copies are dear may differ (`mtp-edge bench --compare-rows` tells).
+            Sampling and repeat penalties read whole rows and turn it off for their generation.
         k_max, tau: defaults for generation; None takes "auto" for k_max when the file has a mask token (masks
             per pass chosen from this machine's measured pass costs, up to the file's `mtp.k_max`), and the
             file's `mtp.tau`.
@@ -232,7 +233,7 @@ class MTPModel:
         n_batch: int = 512,
         flash_attn: bool | None = None,
         extra_buffers: bool | None = None,
-        device_rows: bool | None = None,
+        device_rows: bool = False,
         k_max: int | str | None = None,
         tau: float | None = None,
         mask_token_id: int | None = None,
@@ -260,7 +261,7 @@ class MTPModel:
             **llama_kwargs,
         )
         self._decoder = _core.Decoder(libllama_handle(), context_pointer(self.llama))
-        self.device_rows = self._decoder.use_device_rows(on_gpu if device_rows is None else bool(device_rows))
+        self.device_rows = self._decoder.use_device_rows(bool(device_rows))
         # Free the decoder, then llama.cpp's context, when the model is collected or at the latest at interpreter
         # exit, before a GPU backend's own teardown (an unordered teardown can crash a CUDA process at exit).
         self._release = weakref.finalize(self, _release_model, self.__dict__)

@@ -21,9 +21,9 @@ def add_kernel_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=None,
                    help="llama.cpp's fused attention kernel (default: on with layers on a GPU, where it made every "
                         "mode faster on an H200; off on a CPU)")
-    p.add_argument("--device-rows", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--device-rows", action=argparse.BooleanOptionalAction, default=False,
                    help="greedy passes' top-1 tokens and probabilities computed in llama.cpp's graph instead of "
-                        "copying every row's logits to the host (default: on with layers on a GPU)")
+                        "copying every row's logits to the host (default: off; slower on an H200)")
 
 
 def add_decoding_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,6 +1,7 @@
-# Life Y (one GPU, session 20, ~800 s of device time): top-1 rows computed in llama.cpp's graph (device rows, the
-# GPU default since session 20) against host rows, side by side in every bench (--compare-rows), on chat, GSM8K and
-# the two held-out sets. Usage as job X: `call3.sh jobY.sh 0` with `pollI.sh 495 done`, then pollI.sh 330 done
+# Life Y (one GPU, session 20, ~660 s of device time): top-1 rows computed in llama.cpp's graph (device rows, the
+# GPU default of the commit it ran) against host rows, side by side in every bench (--compare-rows), on chat, GSM8K
+# and the two held-out sets. Device rows lost everywhere and are off by default since; the same benches with host
+# rows as the default are what scripts/gpu/README.md's session-20 calls ran after it. Usage as job X: `call3.sh jobY.sh 0` with `pollI.sh 495 done`, then pollI.sh 330 done
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
