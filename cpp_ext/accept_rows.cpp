@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-#include <thread>
 
 namespace mtp {
 
@@ -57,42 +56,16 @@ const float *Decoder::row_logits(int batch_index) const {
 }
 
 int32_t Decoder::argmax(int batch_index) const {
-    if (batch_index >= ahead_first_ && batch_index < ahead_first_ + ahead_n_) return ahead_[batch_index - ahead_first_].token;
     if (device_rows_.attached()) return device_rows_.token(batch_index);
     const float *logits = row_logits(batch_index);
     return index_of(logits, n_vocab_, max_of(logits, n_vocab_));
 }
 
 Decoder::Row Decoder::top1(int batch_index) const {
-    if (batch_index >= ahead_first_ && batch_index < ahead_first_ + ahead_n_) return ahead_[batch_index - ahead_first_];
     if (device_rows_.attached()) return Row{device_rows_.token(batch_index), device_rows_.prob(batch_index)};
     const float *logits = row_logits(batch_index);
     const float best_logit = max_of(logits, n_vocab_);
     return Row{index_of(logits, n_vocab_, best_logit), 1.0f / sum_exp(logits, n_vocab_, best_logit)};
-}
-
-void Decoder::reduce_rows_ahead(int first, int n) {
-    // The rows are otherwise read one by one as the accept rule asks (ConfAdapt stops at the first below tau); where
-    // a pass may read several, reducing all of them at once on the row threads takes about one row's time. Greedy
-    // host rows only: device rows need no host work, and sampling reads whole rows.
-    ahead_n_ = 0;
-    const unsigned cores = std::thread::hardware_concurrency();
-    const int threads = params_.row_threads > 0 ? params_.row_threads : static_cast<int>(std::clamp(cores, 1u, 8u));
-    if (n < kRowsAheadMin || threads <= 1 || device_rows_.attached() || sampler_ != nullptr || transform_ != nullptr) {
-        return;
-    }
-    if (!row_pool_ || row_pool_->workers() != threads - 1) row_pool_ = std::make_unique<RowPool>(threads - 1);
-    ahead_logits_.resize(n);
-    ahead_.resize(n);
-    for (int k = 0; k < n; ++k) ahead_logits_[k] = row_logits(first + k);  // llama.cpp is called from this thread only
-    row_pool_->run(n, [this](int k) {
-        const float *logits = ahead_logits_[k];
-        const float best_logit = max_of(logits, n_vocab_);
-        ahead_[k] = Row{index_of(logits, n_vocab_, best_logit), 1.0f / sum_exp(logits, n_vocab_, best_logit)};
-    });
-    ahead_first_ = first;
-    ahead_n_ = n;
-    stats_.rows_ahead_passes += 1;
 }
 
 int32_t Decoder::sample_first(int batch_index) {

@@ -41,7 +41,6 @@ nb::dict stats_dict(const mtp::DecodeStats &s) {
     d["decode_s"] = s.decode_s;
     d["llama_decode_s"] = s.llama_decode_s;
     d["device_rows"] = s.device_rows;
-    d["rows_ahead_passes"] = s.rows_ahead_passes;
     d["mask_tokens"] = s.mask_tokens;
     d["checked"] = s.checked;
     d["agreed"] = s.agreed;
@@ -120,7 +119,6 @@ NB_MODULE(_core, m) {
         .def_rw("lookup_tokens", &mtp::DecodeParams::lookup_tokens)
         .def_rw("trusted_masks", &mtp::DecodeParams::trusted_masks)
         .def_rw("device_rows", &mtp::DecodeParams::device_rows)
-        .def_rw("row_threads", &mtp::DecodeParams::row_threads)
         .def_rw("lookup_ngram", &mtp::DecodeParams::lookup_ngram);
 
     nb::class_<mtp::Decoder>(m, "Decoder")

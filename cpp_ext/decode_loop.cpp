@@ -232,7 +232,6 @@ void Decoder::record_acceptance(int masks, int accepted) {
 }
 
 void Decoder::decode_chunk(const int32_t *tokens, int n, int pos, int first_output) {
-    ahead_n_ = 0;  // rows reduced for the pass before
     batch_.n_tokens = n;
     for (int i = 0; i < n; ++i) {
         batch_.token[i] = tokens[i];
@@ -319,7 +318,6 @@ std::vector<int32_t> Decoder::step() {
     }
     decode_chunk(fed.data() + final_start, n_fed - final_start, n_cached + final_start, first_output - final_start);
     auto row_index = [&](int i) { return i - final_start; };
-    reduce_rows_ahead(row_index(std::max(last_pending, final_start)), n_fed - std::max(last_pending, final_start));
 
     // Agreement: the row over pending[i-1] is plain decoding's choice for pending[i].
     for (int i = std::max(1, first_output + 1); i < n_pending && params_.mode != AcceptMode::Lossless; ++i) {

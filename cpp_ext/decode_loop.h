@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -11,7 +10,6 @@
 #include "device_rows.h"
 #include "llama_api.h"
 #include "policy.h"
-#include "row_pool.h"
 
 namespace mtp {
 
@@ -57,11 +55,6 @@ struct DecodeParams {
     // Top-1 rows computed in llama.cpp's graph (device_rows.h): -1 as Decoder::use_device_rows last said, 0 off,
     // 1 on. A generation that samples or penalises repeats reads whole rows and runs without them.
     int device_rows = -1;
-    // Host rows: the rows a pass may read are reduced at once on up to this many threads (RowPool) where the pass
-    // reads at least kRowsAheadMin of them; 1 (the default): one by one as the accept rule reads them; 0: as many
-    // threads as the machine has cores, at most 8. Not the default: on a loaded 2-core CPU the loop's own work went
-    // from 0.13 to 0.20 ms a confadapt_verify pass (the wake-up, and every row's probability computed).
-    int row_threads = 1;
 };
 
 // What one pass did, for tests that check the loop's bookkeeping pass by pass.
@@ -90,7 +83,6 @@ struct DecodeStats {
     double decode_s = 0.0;       // every later pass
     double llama_decode_s = 0.0;  // ... of which inside llama_decode (the rest is the loop's overhead)
     bool device_rows = false;    // top-1 rows computed on llama.cpp's device (device_rows.h)
-    int rows_ahead_passes = 0;   // passes whose rows were reduced ahead on the row threads (RowPool)
     int mask_tokens = 0;         // tokens emitted from mask rows
     int checked = 0;             // mask tokens verified by a later pass
     int agreed = 0;              // ... that equal the model's greedy choice
@@ -189,9 +181,6 @@ private:
     int32_t argmax(int batch_index) const;  // top-1 token only (no softmax)
     Row top1(int batch_index) const;        // top-1 token and its probability
     int32_t sample_first(int batch_index);
-    // Reduce rows [first, first + n) of the last pass on the row threads, for argmax and top1 to read.
-    void reduce_rows_ahead(int first, int n);
-    static constexpr int kRowsAheadMin = 4;
     int accept_lossy(int masks, int first_row, std::vector<int32_t> &out);
     int accept_verifying(int masks, int first_row, std::vector<int32_t> &out);  // lossless, confadapt_verify
     std::vector<int32_t> finish_pass(std::vector<int32_t> emitted, int n_already_cached);
@@ -257,10 +246,6 @@ private:
     llama_sampler *transform_ = nullptr;   // chain without the final draw, for lossless sampling
     std::mt19937 rng_;
     std::vector<llama_token_data> scratch_;
-    std::unique_ptr<RowPool> row_pool_;  // made on first use, sized by params_.row_threads
-    std::vector<const float *> ahead_logits_;
-    std::vector<Row> ahead_;             // rows reduced ahead for the last pass: [ahead_first_, + ahead_n_)
-    int ahead_first_ = 0, ahead_n_ = 0;
 };
 
 }  // namespace mtp

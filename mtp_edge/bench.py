@@ -117,8 +117,7 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
     Passes with masks have one shape on a GPU (fixed_shape) and vary on a CPU by default; `other_shape` adds
     k_max 3, the trained k_max, auto and lossless with the other choice, to show what it changes. `other_rows`
     adds k_max = 1, auto and confadapt_verify auto with top-1 rows computed where the model's default does not
-    (MTPModel's device_rows), and with host rows, auto and confadapt_verify auto with the rows reduced ahead on the
-    machine's cores (row_threads 0)."""
+    (MTPModel's device_rows)."""
     modes = [Mode("plain (llama-cpp-python)", "plain", 1)]
     modes += [Mode(f"prompt lookup {n}", "prompt_lookup", n + 1, lookup_tokens=n) for n in lookup]
     modes.append(Mode("mtp-edge k_max=1", "confadapt", 1, options={"k_max": 1}))
@@ -153,11 +152,6 @@ def default_modes(model: MTPModel, k_sweep: Sequence[int], tau_sweep: Sequence[f
         modes.append(Mode(f"auto {tag}", "auto", "auto", tau, {"k_max": "auto", "tau": tau, **rows}))
         modes.append(Mode(f"confadapt_verify auto {tag}", "confadapt_verify", "auto", tau,
                           {"k_max": "auto", "mode": "confadapt_verify", "tau": tau, **rows}))
-        if not model.device_rows:  # host rows reduced ahead on the machine's cores (row_threads 0)
-            ahead = {"row_threads": 0}
-            modes.append(Mode("auto, rows ahead", "auto", "auto", tau, {"k_max": "auto", "tau": tau, **ahead}))
-            modes.append(Mode("confadapt_verify auto, rows ahead", "confadapt_verify", "auto", tau,
-                              {"k_max": "auto", "mode": "confadapt_verify", "tau": tau, **ahead}))
     for m in modes:  # the trained k_max bounds every sweep
         if isinstance(m.k_max, int) and m.mode == "confadapt" and m.k_max > bound:
             m.label += f" (> trained {bound})"

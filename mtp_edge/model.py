@@ -64,9 +64,6 @@ DECODE_OPTIONS: dict[str, object] = {
     "lookup_tokens": None,
     # top-1 rows computed in llama.cpp's graph for this generation (None: as the model was opened, `device_rows`)
     "device_rows": None,
-    # host rows a pass may read, reduced at once on up to this many threads (1: one by one as the accept rule reads
-    # them; 0: as many threads as the machine has cores, at most 8)
-    "row_threads": 1,
 }
 
 
@@ -92,7 +89,6 @@ class GenerationStats:
     guard_plain_passes: int = 0  # auto: passes the throughput guard kept plain (masks measured slower)
     shape_switch_ms: float = 0.0  # auto: measured cost of a change of pass size on this machine (CUDA: ~10 ms)
     device_rows: bool = False  # top-1 rows computed in llama.cpp's graph (MTPModel's device_rows)
-    rows_ahead_passes: int = 0  # passes whose host rows were reduced at once on several threads (row_threads)
     proposed: int = 0  # lossless mode
     proposals_accepted: int = 0
     lookup_proposed: int = 0  # prompt-lookup draft tokens fed (lookup_tokens > 0), of the proposals above
@@ -177,7 +173,6 @@ def _stats(raw: dict, greedy: bool, stopped: bool) -> GenerationStats:
         guard_plain_passes=raw["guard_plain_passes"],
         shape_switch_ms=raw["shape_switch_ms"],
         device_rows=raw["device_rows"],
-        rows_ahead_passes=raw["rows_ahead_passes"],
         proposed=raw["proposed"],
         proposals_accepted=raw["proposals_accepted"],
         lookup_proposed=raw["lookup_proposed"],
@@ -411,10 +406,6 @@ class MTPModel:
         if o["device_rows"] is not None and not isinstance(o["device_rows"], bool):
             raise ValueError(f"device_rows = {o['device_rows']!r} must be True, False or None (as the model was opened)")
         p.device_rows = -1 if o["device_rows"] is None else int(o["device_rows"])
-        threads = o["row_threads"]
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 64:
-            raise ValueError(f"row_threads = {threads!r} must be an integer from 0 (the machine's cores) to 64")
-        p.row_threads = threads
         p.trusted_masks = max(1, self.metadata.k_max - 1)
         return p
 
@@ -459,7 +450,7 @@ class MTPModel:
 
         Options (see DECODE_OPTIONS): k_max, tau, mode ("confadapt", "static", "lossless", "confadapt_verify"),
         propose_tau, temperature, top_k, top_p, min_p, repeat_penalty, seed, stop_token_ids, track_agreement,
-        pass_cost, trace, fixed_shape, lookup_tokens, device_rows, row_threads.
+        pass_cost, trace, fixed_shape, lookup_tokens, device_rows.
         Stopping early (closing the generator, Ctrl-C) leaves the model usable: between passes the KV
         cache only ever holds committed tokens.
         """

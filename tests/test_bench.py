@@ -35,9 +35,7 @@ def test_bench_runs_end_to_end_with_json_and_plot(smollm2_path, tmp_path, monkey
     assert {"k_max=3 fixed shape", "auto fixed shape", "lossless auto fixed shape"} <= fixed
     device = {label for label in by_label if label.endswith(" device rows")}  # --compare-rows on a CPU
     assert device == {"mtp-edge k_max=1 device rows", "auto device rows", "confadapt_verify auto device rows"}
-    ahead = {"auto, rows ahead", "confadapt_verify auto, rows ahead"}
-    assert ahead <= set(by_label)
-    assert set(by_label) - fixed - device - ahead == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
+    assert set(by_label) - fixed - device == {"plain (llama-cpp-python)", "prompt lookup 2", "mtp-edge k_max=1", "k_max=2",
                                      "k_max=3", "auto tau=0.6", "auto", "lossless auto", "confadapt_verify auto",
                                      "confadapt_verify auto, no lookup"}
     assert {r["mode"] for r in rows} == {"plain", "prompt_lookup", "confadapt", "auto", "lossless", "confadapt_verify"}

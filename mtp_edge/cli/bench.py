@@ -47,8 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default on a GPU, varying ones on a CPU)")
     p.add_argument("--compare-rows", action="store_true",
                    help="also time k_max=1, auto and confadapt_verify auto with the other choice of where top-1 rows "
-                        "are computed (--device-rows: in llama.cpp's graph; the default: on the host), and with host "
-                        "rows auto and confadapt_verify auto with the rows reduced ahead on the machine's cores")
+                        "are computed (--device-rows: in llama.cpp's graph; the default: on the host)")
     p.add_argument("--mask-token-id", type=int, default=None, help="mask token for a model without one (testing)")
     p.add_argument("--cached-curve", action="store_true",
                    help="use the cached pass-cost curve for auto instead of measuring a fresh one first")
