@@ -1,4 +1,4 @@
-# Life Z (one GPU, session 20, the ~680 s left after job Y): host rows reduced ahead on the host's cores
+# Life Z (one GPU, session 20, ran at commit 8960796; its row_threads option was removed after it): host rows
 # (row_threads 0) against one by one (the default), and the AVX-512 row kernels, on chat and GSM8K
 # (--compare-rows). Usage: the five part calls, then `call3.sh jobZ.sh 0; pollI.sh 480 done`, then pollI.sh 120 done
 set -x
