@@ -55,7 +55,6 @@ Decoder::Decoder(uintptr_t lib_handle, uintptr_t ctx)
 }
 
 Decoder::~Decoder() {
-    device_rows_.attach(false);
     free_sampler();
     for (int i = 0; i < batch_capacity_; ++i) delete[] batch_.seq_id[i];
     delete[] batch_.token;
@@ -68,6 +67,12 @@ Decoder::~Decoder() {
 void Decoder::clear_cache() {
     api_.memory_clear(api_.get_memory(ctx_), true);
     cached_.clear();
+}
+
+int Decoder::resolved_device_rows(const DecodeParams &params) const {
+    // Sampling and repeat penalties read whole rows of logits, which the context copies only without device rows.
+    const bool asked = params.device_rows < 0 ? want_device_rows_ : params.device_rows == 1;
+    return asked && reads_top1_only(params) && device_rows_.available() ? 1 : 0;
 }
 
 bool Decoder::use_device_rows(bool on) {
@@ -102,9 +107,7 @@ void Decoder::begin(const std::vector<int32_t> &prompt, int n_keep, const Decode
     }
     stats_ = DecodeStats{};
     stats_.prompt_tokens = static_cast<int>(prompt.size());
-    // Sampling and repeat penalties read whole rows of logits, which the context copies only without device rows.
-    const bool device_rows = params_.device_rows < 0 ? want_device_rows_ : params_.device_rows == 1;
-    params_.device_rows = device_rows && reads_top1_only(params_) && device_rows_.available() ? 1 : 0;
+    params_.device_rows = resolved_device_rows(params_);
     start_estimate();
     setup_sampler();
     stats_.device_rows = device_rows_.attach(params_.device_rows == 1);
@@ -160,7 +163,9 @@ void Decoder::file_memory() {
 }
 
 bool Decoder::remembers(const DecodeParams &params) const {
-    const RuleKey key = rule_key(params);
+    DecodeParams resolved = params;  // keyed as begin() will run it
+    resolved.device_rows = resolved_device_rows(params);
+    const RuleKey key = rule_key(resolved);
     return memory_of(key) != estimates_.end() || (estimate_key_.max_masks > 0 && estimate_key_ == key);
 }
 

@@ -181,6 +181,9 @@ private:
     int32_t argmax(int batch_index) const;  // top-1 token only (no softmax)
     Row top1(int batch_index) const;        // top-1 token and its probability
     int32_t sample_first(int batch_index);
+    // params.device_rows as begin() resolves it: 1 where asked (or by use_device_rows) and the generation reads
+    // only top-1 rows, else 0.
+    int resolved_device_rows(const DecodeParams &params) const;
     int accept_lossy(int masks, int first_row, std::vector<int32_t> &out);
     int accept_verifying(int masks, int first_row, std::vector<int32_t> &out);  // lossless, confadapt_verify
     std::vector<int32_t> finish_pass(std::vector<int32_t> emitted, int n_already_cached);

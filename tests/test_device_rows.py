@@ -82,3 +82,13 @@ def test_the_calibration_cache_keeps_a_curve_for_each_setting(smollm2_f16_path):
     host = calibrate.curve_key(smollm2_f16_path, "CPU", 2, 2, 0)
     device = calibrate.curve_key(smollm2_f16_path, "CPU", 2, 2, 0, device_rows=True)
     assert calibrate.cache_path(host) != calibrate.cache_path(device)
+
+
+def test_the_rule_memory_is_keyed_by_the_rows_a_generation_ran_with(model_device):
+    tokens = chat(model_device, PROMPTS[2])
+    model_device.generate(tokens, 8, k_max=4, tau=0.61, reuse_cache=False)  # device rows, as the model was opened
+    model_device.generate(tokens, 8, k_max=2, reuse_cache=False)  # files the memory of the run before
+    remembers = model_device._decoder.remembers
+    assert remembers(model_device._params(2, {"k_max": 4, "tau": 0.61}))
+    assert remembers(model_device._params(2, {"k_max": 4, "tau": 0.61, "device_rows": True}))
+    assert not remembers(model_device._params(2, {"k_max": 4, "tau": 0.61, "device_rows": False}))
