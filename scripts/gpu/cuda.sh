@@ -27,9 +27,12 @@ bench_on_gpu() {  # usage: bench_on_gpu TYPE: merge the shipped adapter to TYPE,
     cat $RES/bench_gpu_${T}_$N.txt
   done
 }
-job_setup() {  # what jobF/jobG start with: the paths, and the CUDA build on all cores but $1 (default 2)
+job_paths() {  # what every job names: the checkout, the run folder, its results, the base GGUF, the shipped adapter
   REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
   SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
+}
+job_setup() {  # what jobF/jobG start with: the paths, and the CUDA build on all cores but $1 (default 2)
+  job_paths
   BUILD_JOBS=$(( $(nproc) - ${1:-2} )); start_cuda_build
   sed -n 1001,1256p /tmp/data/test.jsonl > /tmp/data/holdout.jsonl  # held out: the eval tables use the first questions
 }
@@ -90,7 +93,7 @@ r128_distill_args() {  # usage: r128_distill_args RANK LR: lives J and K's disti
   --holdout-every 100 --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --init-adapter /tmp/add/r128 --warmup 30 --regions 12
   --batch 128 --steps ${HORIZON:-1100} --save-every 100 --log-every 20 --no-progress --ntp-weight 3 --lora-rank $1 --lr $2"
 }
-build_keyed_cuda() {  # jobs from Y on: the keyed CUDA build (scripts/cuda_graph_key.sh) of llama-cpp-python in
+build_keyed_cuda() {  # jobs T on: the keyed CUDA build (scripts/cuda_graph_key.sh) of llama-cpp-python in
   # /tmp/site2 and mtp-edge in /tmp/site3, on all cores but one; writes $R/done and exits on a failed build
   ( set -e
     tar xzf .carry/c/lcp.tgz -C /tmp && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src && cd /tmp/lcp-src

@@ -5,24 +5,10 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
-REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
-SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
-( set -e
-  tar xzf .carry/c/lcp.tgz -C /tmp && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src && cd /tmp/lcp-src
-  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 1 )) \
-    python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 .
-  cd $REPO && python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK
-) > $R/build.log 2>&1
-tail -5 $R/build.log > $RES/build_tail.txt
-grep -q BUILD_OK $R/build.log || { echo "exit 1 (build)" > $R/done; exit 1; }
+job_paths
+build_keyed_cuda
 write_gsm8k_prompts
-python3 - <<'PY'
-import json
-rows = [json.loads(l) for l in open('/tmp/data/test.jsonl')][100:112]
-with open('/tmp/data/gsm8k_heldout_prompts.jsonl', 'w') as f:
-    for r in rows:
-        f.write(json.dumps({"prompt": r["question"], "answer": r["answer"].split("####")[-1].strip()}) + "\n")
-PY
+write_gsm8k_heldout_prompts
 M=/tmp/mtp_q8_0.gguf
 installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
 bench_t() {  # usage: bench_t NAME PROMPTS: the short list of rows, traced

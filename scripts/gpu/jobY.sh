@@ -5,8 +5,7 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
-REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
-SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
+job_paths
 build_keyed_cuda
 write_gsm8k_prompts
 write_gsm8k_heldout_prompts
