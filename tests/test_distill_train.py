@@ -160,6 +160,52 @@ def test_ntp_weight_scales_row_0_against_the_mask_rows():
     torch.testing.assert_close(distill_loss(logits, targets, 5.0), (5 * per_row[0] + per_row[1:].sum()) / 8)
 
 
+def test_soft_loss_is_kl_to_the_teacher_over_the_base_vocab_and_zero_when_they_agree():
+    from mtp_edge.distill.objective import soft_distill_loss
+
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(3, 2, 4, MASK, generator=g)  # base vocabulary only: ids 0..MASK-1
+    agree = torch.cat([teacher, torch.full((3, 2, 4, V - MASK), -1e9)], dim=-1)  # no mass on the mask id
+    assert soft_distill_loss(agree, teacher, MASK).item() == pytest.approx(0.0, abs=1e-6)
+    student = torch.randn(3, 2, 4, V, generator=g)
+    p_t = F.softmax(teacher, -1)
+    kl = (p_t * (F.log_softmax(teacher, -1) - F.log_softmax(student, -1)[..., :MASK])).sum(-1).mean(dim=(0, 1))
+    torch.testing.assert_close(soft_distill_loss(student, teacher, MASK), kl.mean())
+    torch.testing.assert_close(soft_distill_loss(student, teacher, MASK, 3.0), (3 * kl[0] + kl[1:].sum()) / 6)
+    # mass on the mask id is a miss: the same base logits with a likely mask token cost more
+    leaky = torch.cat([teacher, torch.full((3, 2, 4, V - MASK), 5.0)], dim=-1)
+    assert soft_distill_loss(leaky, teacher, MASK) > soft_distill_loss(agree, teacher, MASK) + 0.1
+
+
+def test_soft_weight_mixes_the_hard_and_soft_losses_and_training_on_it_lowers_both():
+    from mtp_edge.distill.objective import distill_loss, soft_distill_loss
+
+    torch.manual_seed(0)
+    student = tiny_llama(V, seed=3)
+    teacher = copy.deepcopy(student).eval().requires_grad_(False)
+    batch, _, _ = _batch(3)
+    hard = distill_step(student, teacher, batch, MASK, None)
+    mixed = distill_step(student, teacher, batch, MASK, None, soft_weight=0.25)
+    with torch.no_grad():  # the teacher's logits: its pass on the student's argmax tokens, as distill_step runs it
+        from mtp_edge.distill.objective import attention_mask_for, readout_hidden, readout_logits, teacher_input
+        t_ids = teacher_input(batch, hard.student_logits[..., :MASK].argmax(-1))
+        t_logits = readout_logits(teacher, readout_hidden(teacher, t_ids, batch, attention_mask_for(teacher, batch,
+                                                                                                    torch.float32)))
+    soft = soft_distill_loss(hard.student_logits, t_logits, MASK)
+    torch.testing.assert_close(hard.loss, distill_loss(hard.student_logits, hard.targets))
+    torch.testing.assert_close(mixed.loss, 0.75 * hard.loss + 0.25 * soft)
+    opt = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
+    first = None
+    for _ in range(25):
+        res = distill_step(student, teacher, batch, MASK, None, soft_weight=1.0)
+        first = res.loss.item() if first is None else first
+        opt.zero_grad()
+        res.loss.backward()
+        opt.step()
+    assert res.loss.item() < 0.5 * first
+    assert res.match[1:].mean().item() > hard.match[1:].mean().item()
+
+
 def _tiny_run(tmp_path, out, **kw):
     base = tmp_path / "base"
     if not base.exists():  # small embeddings: near-uniform sampling, so self-prompted requests end in time

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--prompt-max-new-tokens", type=int, default=128, help="longest self-prompted request")
     a("--ntp-weight", type=float, default=1.0,
       help="loss weight of the plain next-token row against each mask row (1 = the paper's mean)")
+    a("--soft-weight", type=float, default=0.0,
+      help="share of the loss that is KL to the teacher's whole distribution at each row (knowledge distillation); "
+           "0 = the paper's hard teacher (cross-entropy against its argmax), 1 = soft targets only")
     a("--init-adapter", default=None, help="start from this adapter folder's LoRA weights and mask rows "
                                            "(fresh optimiser); a higher --lora-rank grows it, --full merges it into the weights")
     a("--mask-mode", choices=["single", "range"], default="single",
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--regions, --batch and --steps must be >= 1")
     if args.ntp_weight <= 0:
         raise ValueError("--ntp-weight must be > 0")
+    if not 0.0 <= args.soft_weight <= 1.0:
+        raise ValueError(f"--soft-weight must be in [0, 1] (got {args.soft_weight})")
     if args.self_prompt < 0 or args.gen_samples < 0:
         raise ValueError("--self-prompt and --gen-samples must be >= 0")
     if args.gen_samples and args.gen_temperature <= 0:
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
                       self_generate=args.self_generate, gen_max_new_tokens=args.gen_max_new_tokens,
                       gen_batch=args.gen_batch, prompt_format=args.prompt_format, tau=args.tau, device=args.device,
                       max_examples=args.max_examples, resume=args.resume, ntp_weight=args.ntp_weight,
+                      soft_weight=args.soft_weight,
                       init_adapter=args.init_adapter, self_prompts=args.self_prompt,
                       prompt_max_new_tokens=args.prompt_max_new_tokens, gen_samples=args.gen_samples,
                       gen_temperature=args.gen_temperature, holdout_data=args.holdout_data, holdout_n=args.holdout_n,

@@ -1,4 +1,7 @@
-"""The hard-teacher objective (METHOD.md 5): student readout, teacher targets, loss, acceptance.
+"""The self-distillation objective (METHOD.md 5): student readout, teacher targets, loss, acceptance.
+
+The paper's loss is the hard teacher: cross-entropy against the teacher's argmax. `soft_weight` mixes in the
+teacher's whole next-token distribution at each row (classic knowledge distillation, temperature 1).
 
 Only the k read-out rows of each region go through the output head: computing logits for every packed
 position would cost a [B*T, vocab] matrix (the largest tensor of the step) for rows that carry no loss.
@@ -71,18 +74,34 @@ def distill_loss(student_logits: torch.Tensor, targets: torch.Tensor, ntp_weight
     return (per_row * weights).sum() / weights.sum()
 
 
+def soft_distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, n_base_vocab: int,
+                      ntp_weight: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) per read-out row, over the base vocabulary, weighted as `distill_loss`.
+
+    The teacher never puts mass on mask tokens; the student's softmax runs over its whole vocabulary (the runtime's
+    confidence does), so mass it gives to mask tokens counts as a miss. Zero exactly when the two agree.
+    """
+    t_logp = F.log_softmax(teacher_logits[..., :n_base_vocab].float(), dim=-1)
+    s_logp = F.log_softmax(student_logits.float(), dim=-1)[..., :n_base_vocab]
+    per_row = (t_logp.exp() * (t_logp - s_logp)).sum(-1).mean(dim=(0, 1))  # [k]
+    weights = torch.ones_like(per_row)
+    weights[0] = ntp_weight
+    return (per_row * weights).sum() / weights.sum()
+
+
 def acceptance_by_row(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """[k] mean of (student argmax == teacher argmax) at each row j of the regions."""
     return (student_logits.argmax(-1) == targets).float().mean(dim=(0, 1))
 
 
 def distill_step(student, teacher, batch: PackedBatch, n_base_vocab: int, autocast_dtype: torch.dtype | None,
-                 teacher_ctx=None, ntp_weight: float = 1.0) -> StepOutput:
+                 teacher_ctx=None, ntp_weight: float = 1.0, soft_weight: float = 0.0) -> StepOutput:
     """One student pass + one frozen-teacher pass on a packed batch; returns the loss (not yet backpropagated).
 
     `teacher` is a separate frozen model (full fine-tuning) or the student itself with `teacher_ctx` a
     context that turns its LoRA adapters off. Argmaxes fed to and taken from the teacher are limited to the
     base vocabulary, so the (trained) mask rows never reach the teacher: it stays exactly the start model.
+    The loss is (1 - soft_weight) x hard-teacher cross-entropy + soft_weight x KL to the teacher's distribution.
     """
     device = batch.input_ids.device
     amp = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
@@ -99,5 +118,8 @@ def distill_step(student, teacher, batch: PackedBatch, n_base_vocab: int, autoca
             t_logits = readout_logits(teacher, t_hidden)
         targets = t_logits[..., :n_base_vocab].argmax(-1)
     loss = distill_loss(s_logits, targets, ntp_weight)
+    if soft_weight:
+        loss = (1.0 - soft_weight) * loss + soft_weight * soft_distill_loss(s_logits, t_logits, n_base_vocab,
+                                                                            ntp_weight)
     return StepOutput(loss=loss, match=acceptance_by_row(s_logits.detach(), targets), student_logits=s_logits,
                       targets=targets)

@@ -57,6 +57,7 @@ class TrainConfig:
     max_examples: int | None = None
     resume: bool = False
     ntp_weight: float = 1.0  # loss weight of row 0 (plain next token) against each mask row
+    soft_weight: float = 0.0  # share of KL to the teacher's distribution in the loss (0: the paper's hard teacher)
     init_adapter: str | None = None  # warm start: LoRA weights + mask rows of an earlier run
     self_prompts: int = 0  # Magpie: the teacher also writes this many user requests (and answers them)
     prompt_max_new_tokens: int = 128
@@ -272,7 +273,7 @@ def _train_steps(cfg: TrainConfig, env: dict, params, opt, bar, history: list[di
             group["lr"] = lr_at(step, cfg)
         batch = batch_for_step(env["examples"], step, cfg, env["mask_ids"][0], pad_id, dist).to(device)
         res = distill_step(student, env["teacher"], batch, env["n_base_vocab"], env["amp_dtype"], env["teacher_ctx"],
-                           cfg.ntp_weight)
+                           cfg.ntp_weight, cfg.soft_weight)
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
         dist_.average_gradients(params, dist)
