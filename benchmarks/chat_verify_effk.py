@@ -2,6 +2,7 @@
 more written for this check, so the rule is not judged only on the prompts it was looked at with.
 
     python benchmarks/chat_verify_effk.py -m MODEL.gguf --threads 1 --json docs/results/chat_verify.json
+    python benchmarks/chat_verify_effk.py -m MODEL.gguf --prompts benchmarks/prompts/chat_wide48.jsonl --no-builtin
 
 Greedy, k_max 6, 128 tokens a prompt. "wrong / token" is the share of emitted tokens that differ from the model's
 greedy choice (mask-row tokens checked by the next pass; verified proposals agree by construction).
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 from mtp_edge import MTPModel
-from mtp_edge.bench import CHAT_BUILTIN
+from mtp_edge.bench import CHAT_BUILTIN, load_prompts
 
 NEW_CHAT = [
     "Give me three tips for keeping houseplants alive in winter.",
@@ -50,9 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--prompts", nargs="*", default=[], metavar="FILE.jsonl",
+                    help="more prompt sets (JSONL with a 'prompt' field), one table block each")
+    ap.add_argument("--no-builtin", action="store_true", help="only the --prompts sets")
     args = ap.parse_args(argv)
+    sets = {} if args.no_builtin else {"bench chat (8)": [r["prompt"] for r in CHAT_BUILTIN], "new chat (8)": NEW_CHAT}
+    for path in args.prompts:
+        texts = [p.text for p in load_prompts(path)]
+        sets[f"{Path(path).stem} ({len(texts)})"] = texts
+    if not sets:
+        ap.error("--no-builtin needs at least one --prompts FILE")
     model = MTPModel(args.model, n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads)
-    sets = {"bench chat (8)": [r["prompt"] for r in CHAT_BUILTIN], "new chat (8)": NEW_CHAT}
     rows = {}
     print("| prompts | rule | Eff. k | wrong / token |\n|---|---|---|---|")
     for name, texts in sets.items():

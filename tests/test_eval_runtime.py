@@ -59,3 +59,24 @@ def test_two_shards_merged_equal_one_run(smollm2_path, tmp_path, capsys):
     for key in ("correct", "tokens", "passes", "n_questions"):
         assert merged["rows"][0][key] == whole[key], key
     assert whole["n_questions"] == 4 and whole["tokens"] >= 4
+
+
+def test_chat_verify_effk_runs_a_prompt_file_alone(tmp_path, tmp_path_factory, capsys):
+    """benchmarks/chat_verify_effk.py --prompts FILE --no-builtin: one block of rows for the file, on the shipped
+    MTP model; --no-builtin without a file is refused with a message."""
+    from product_util import mtp_smollm2
+
+    chat = load_benchmark("chat_verify_effk")
+    prompts = tmp_path / "two.jsonl"
+    prompts.write_text('{"prompt": "Name one color."}\n{"prompt": "Say hello in French."}\n')
+    out = tmp_path / "chat.json"
+    chat.main(["-m", str(mtp_smollm2(tmp_path_factory.getbasetemp())), "--threads", "2", "--max-tokens", "8", "--prompts", str(prompts),
+               "--no-builtin", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    assert sorted(rows) == ["two (2): confadapt 0.9", "two (2): confadapt_verify 0.9/0.5", "two (2): lossless 0.5"]
+    for r in rows.values():
+        assert r["tokens"] >= 2 and 1 <= r["passes"] <= r["tokens"] and r["eff_k"] == r["tokens"] / r["passes"]
+    assert rows["two (2): lossless 0.5"]["wrong_per_token"] == 0.0  # verified tokens agree by construction
+    with pytest.raises(SystemExit):
+        chat.main(["-m", "unused.gguf", "--no-builtin"])
+    assert "--no-builtin needs at least one --prompts FILE" in capsys.readouterr().err
