@@ -69,6 +69,11 @@ def distill_loss(student_logits: torch.Tensor, targets: torch.Tensor, ntp_weight
     """
     per_row = F.cross_entropy(student_logits.reshape(-1, student_logits.shape[-1]), targets.reshape(-1),
                               reduction="none").reshape(targets.shape).mean(dim=(0, 1))  # [k]
+    return weighted_row_mean(per_row, ntp_weight)
+
+
+def weighted_row_mean(per_row: torch.Tensor, ntp_weight: float) -> torch.Tensor:
+    """Mean of a [k] per-row loss with row 0 (the plain next-token row) counted as `ntp_weight` mask rows."""
     weights = torch.ones_like(per_row)
     weights[0] = ntp_weight
     return (per_row * weights).sum() / weights.sum()
@@ -84,9 +89,7 @@ def soft_distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     t_logp = F.log_softmax(teacher_logits[..., :n_base_vocab].float(), dim=-1)
     s_logp = F.log_softmax(student_logits.float(), dim=-1)[..., :n_base_vocab]
     per_row = (t_logp.exp() * (t_logp - s_logp)).sum(-1).mean(dim=(0, 1))  # [k]
-    weights = torch.ones_like(per_row)
-    weights[0] = ntp_weight
-    return (per_row * weights).sum() / weights.sum()
+    return weighted_row_mean(per_row, ntp_weight)
 
 
 def acceptance_by_row(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
