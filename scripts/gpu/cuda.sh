@@ -31,6 +31,11 @@ job_paths() {  # what every job names: the checkout, the run folder, its results
   REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
   SHIPPED=$REPO/mtp_edge/assets/smollm2_mtp
 }
+shipped_q8_0_on_gpu() {  # what the bench jobs T-AB start with: the paths, the keyed CUDA build, the GSM8K prompt
+  job_paths; build_keyed_cuda; write_gsm8k_prompts  # file, and the shipped adapter merged to Q8_0 at $M
+  M=/tmp/mtp_q8_0.gguf
+  installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+}
 job_setup() {  # what jobF/jobG start with: the paths, and the CUDA build on all cores but $1 (default 2)
   job_paths
   BUILD_JOBS=$(( $(nproc) - ${1:-2} )); start_cuda_build

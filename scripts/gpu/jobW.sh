@@ -6,12 +6,8 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
-job_paths
-build_keyed_cuda
-write_gsm8k_prompts
+shipped_q8_0_on_gpu
 write_gsm8k_heldout_prompts
-M=/tmp/mtp_q8_0.gguf
-installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
 bench_t() {  # usage: bench_t NAME PROMPTS: the short list of rows, traced
   installed python3 -m mtp_edge bench -m $M --n-gpu-layers -1 --prompts $2 --n-prompts 12 --max-tokens 128 \
     --repeats 3 --k-sweep 4,6 --tau-sweep '' --lookup '' --json $RES/bench_gpu_q8_0_$1.json \

@@ -5,12 +5,8 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
-job_paths
-build_keyed_cuda
-write_gsm8k_prompts
+shipped_q8_0_on_gpu
 write_gsm8k_heldout_prompts
-M=/tmp/mtp_q8_0.gguf
-installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
 ( for rows in device-rows no-device-rows; do
     installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --$rows --json > $RES/calibrate_gpu_q8_0_${rows}_s20.json
   done

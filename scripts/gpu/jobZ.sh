@@ -4,11 +4,7 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
-job_paths
-build_keyed_cuda
-write_gsm8k_prompts
-M=/tmp/mtp_q8_0.gguf
-installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+shipped_q8_0_on_gpu
 ( installed python3 -c "import os; print('cores', os.cpu_count())"
   grep -m1 "model name" /proc/cpuinfo; grep -o -m1 -w avx512f /proc/cpuinfo
   bench_traced gsm8k_s20z /tmp/data/gsm8k_prompts.jsonl --k-sweep 4 --compare-rows
