@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import MTPModel
 
-# 3: every size timed after passes of its own shape (version 2 did so only for one token, version 1 for none)
-CURVE_VERSION = 3
+# 4: sizes timed largest first in each round (version 3 timed them smallest first, which priced a one-token pass
+#    two passes after 32-token ones); 3: every size after passes of its own shape (2: only one token; 1: none)
+CURVE_VERSION = 4
 MAX_PASS = 32  # the policy's curve covers passes of 1..32 tokens
 WARM_PASSES = 2  # untimed passes of the same size before each timed one (CUDA captures a graph on the 2nd)
 QUICK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
@@ -224,7 +225,9 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
     masks the loop feeds passes of one shape on a GPU (fixed_shape), where llama.cpp's CUDA backend replays a
     captured graph once a shape repeats (about half the cost of running it afresh). So each timed pass follows
     `WARM_PASSES` untimed passes of its own size; rounds go over all sizes, which spreads a drift in machine
-    speed over every size. Leaves the model's cache empty.
+    speed over every size, largest first: on some CPUs a small pass runs slow for several passes after large
+    ones (an Intel Xeon, session 22: the third one-token pass after 32-token passes 40% over a steady run of
+    them), and plain decoding is a steady run of one-token passes. Leaves the model's cache empty.
     """
     import llama_cpp
 
@@ -247,7 +250,7 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                 _fill_context(ctx, mem, batch, tokens[:depth], n_batch)
                 samples: dict[int, list[float]] = {n: [] for n in sizes}
                 for _ in range(repeats):
-                    for n in sizes:
+                    for n in sorted(sizes, reverse=True):
                         for _ in range(WARM_PASSES + 1):
                             dt = _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
                             llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)

@@ -251,3 +251,19 @@ def test_calibrate_reports_the_switch_cost_and_on_cuda_how_to_cut_it():
     cheap = CostCurve({"backend": "CUDA"}, [1, 2], {64: [1.1, 1.3]}, repeats=1, quick=False, switch_ms=1.0)
     assert len(switch_report(cheap)) == 1  # one graph per size already: nothing to suggest
     assert switch_report(CostCurve({"backend": "CUDA"}, [1], {64: [1.1]}, repeats=1, quick=True)) == []
+
+
+def test_each_round_times_sizes_largest_first_after_passes_of_their_own_size(model, monkeypatch):
+    """Plain decoding is a steady run of one-token passes: the timed one-token pass must not follow big passes."""
+    fed: list[int] = []
+    real_decode = calibrate._decode
+
+    def recording_decode(ctx, batch, tokens, pos, outputs):
+        fed.append(len(tokens))
+        return real_decode(ctx, batch, tokens, pos, outputs)
+
+    monkeypatch.setattr(calibrate, "_decode", recording_decode)
+    calibrate.measure_curve(model, sizes=(1, 2, 8), depths=(16,), repeats=2)
+    timed = fed[-2 * 3 * (calibrate.WARM_PASSES + 1):]  # after the context fill: 2 rounds x 3 sizes
+    block = calibrate.WARM_PASSES + 1
+    assert timed == ([8] * block + [2] * block + [1] * block) * 2
