@@ -197,7 +197,8 @@ def _write(f: IO[bytes], data: np.ndarray, bar: Any) -> int:
 def _progress(total: int, desc: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, dynamic_ncols=True)
+    # disable=None: no bar when stderr is not a terminal (logs and CI would get every redraw as a line)
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, dynamic_ncols=True, disable=None)
 
 
 def check_output(outfile: str | os.PathLike[str], force: bool) -> Path:

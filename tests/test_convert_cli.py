@@ -66,3 +66,14 @@ def test_generate_runs_the_converted_file_with_its_mask(converted):
         assert result.stats.tokens > result.stats.passes or result.stop_reason == "stop"
     finally:
         model.close()
+
+
+def test_convert_draws_no_progress_bar_into_a_log(converted, tmp_path, capfd):
+    """Without --quiet and with stderr not a terminal (a log, CI), the byte progress bar stays off: tqdm wrote
+    every redraw of it as text there."""
+    folder, _ = converted
+    capfd.readouterr()
+    assert cli_main()(["convert", str(folder), "--outfile", str(tmp_path / "m.gguf"), "--outtype", "f16"]) == 0
+    err = capfd.readouterr().err
+    assert "%|" not in err and "B/s" not in err, err[-300:]
+    assert (tmp_path / "m.gguf").stat().st_size > 0
