@@ -167,3 +167,22 @@ def test_the_calibrated_replay_decides_by_the_benchs_curve_and_prices_every_size
     monkeypatch.setattr(_core, "next_fixed_pass", lambda cost, est, k_max, current: real(cost, est, k_max, current, 0.0))
     session_18 = module.judge(trace, module.PRICINGS["calibrated"])
     assert session_18["main"] < 0.87 * session_18["best_fixed"] < judged["main"]
+
+
+def test_the_per_answer_rule_replay_keeps_main_exact_and_shows_both_sides():
+    """benchmarks/replay_answer_rule.py (session 22): its rule-free variant is main exactly as replay_all_traces
+    judges it, and the rule helps the H100 chat trace (masks paid on half its answers) while it loses on an H200
+    chat trace whose answers open poorly and pay later: why it was not adopted."""
+    module = load_benchmark("replay_answer_rule")
+    everything = load_benchmark("replay_all_traces")
+    variants = {"main": (0, 0.0), "rule": (32, 0.03)}
+    h100 = str(TRACES / "trace_gpu_h100_q8_0_chat_fa_keyed_s22.jsonl.gz")
+    h200 = str(TRACES / "trace_gpu_h200_q8_0_chat_fa_keyed_s16.jsonl.gz")
+    for trace in (h100, h200):
+        shares = module.judge(trace, everything.PRICINGS["calibrated"], variants)
+        judged = everything.judge(trace, everything.PRICINGS["calibrated"])
+        assert shares["main"] == pytest.approx(judged["main"] / judged["best_fixed"])
+        if trace == h100:
+            assert shares["rule"] > shares["main"] + 0.02
+        else:
+            assert shares["rule"] < shares["main"] - 0.1

@@ -1,0 +1,118 @@
+"""A per-answer rule for auto's one-shape passes, replayed on every committed trace (session 22; not adopted).
+
+The rule: once an answer has run `min_passes` passes with masks, if its own tokens a pass, priced by the curve
+(calibrated, or with `use_loop` the trace's loop costs), make masks slower than plain passes by more than `margin`,
+the rest of that answer runs plain (the guard does not see those passes). It fixed the H100 chat trace, where masks
+paid on half the answers and main's guard (memory across answers) kept them for all, and lost 4-19% on the H200 chat
+traces, whose answers open poorly and pay later (docs/RESULTS.md, session 22).
+
+    python benchmarks/replay_answer_rule.py [TRACE ...]   (default: docs/results/traces/*.jsonl.gz)
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # its siblings replay_guard.py and replay_all_traces.py
+
+import replay_all_traces as rat  # noqa: E402
+import replay_guard as rg  # noqa: E402
+
+
+def replay(sizes: dict, costs: rg.LoopCosts, k_max: int, min_passes: int, margin: float,
+           use_loop: bool = False) -> list[tuple[int, float]]:
+    """replay_guard.replay_auto's main rule (one-shape passes, next_fixed_pass, the guard) plus the per-answer rule;
+    min_passes 0: main as it is. Returns (tokens, seconds) per generation."""
+    from mtp_edge import _core
+
+    most = k_max - 1
+    curve = costs.policy_curve(k_max)
+    est = _core.AcceptanceEstimate(most)
+    seconds, tokens = 0.0, 0
+    per_generation: list[tuple[int, float]] = []
+    guard = _core.ThroughputGuard()
+    chosen = 0
+    for index in range(len(sizes[k_max])):
+        chosen = _core.next_fixed_pass(curve, est, k_max, chosen)
+        size = max((n for n in sizes if n <= chosen), default=min(sizes))
+        guard.begin_generation()
+        guard.set_switch_cost(costs.switch_s)
+        ps = sizes[size][index]
+        starts, total = rg.pass_starts(ps)
+        at, previous = 0, None
+        g0 = (tokens, seconds)
+        answer_passes = answer_tokens = 0  # this answer's passes with masks, and what they emitted
+        answer_plain = False
+        while at < total:
+            masks = size - 1 if (guard.masks_allowed and not answer_plain) else 0
+            fed, emitted = 1, 1
+            if masks > 0:
+                here, emitted = rg.pass_at(at, starts, ps)
+                fed, emitted = size, min(emitted, total - at)
+                est.record(here["masks"], emitted - 1)
+                answer_passes, answer_tokens = answer_passes + 1, answer_tokens + emitted
+            spent = costs.pass_s(fed, previous)
+            if not (answer_plain and guard.masks_allowed):  # the rule's plain passes stay out of the guard
+                guard.record(spent, emitted)
+            seconds, tokens = seconds + spent, tokens + emitted
+            at, previous = at + emitted, fed
+            if min_passes and not answer_plain and answer_passes >= min_passes and masks > 0:
+                c1, cn = (costs.pass_s_by_size[1], costs.pass_s_by_size[size]) if use_loop else (curve[0], curve[size - 1])
+                if answer_tokens / answer_passes / cn * (1 + margin) < 1 / c1:
+                    answer_plain = True
+        per_generation.append((tokens - g0[0], seconds - g0[1]))
+        est.scale(0.5)
+    return per_generation
+
+
+def judge(path: str, overrides: dict, variants: dict) -> dict | None:
+    """Each variant's bench figure as a share of the trace's best fixed row, under one of replay_all_traces' pricings."""
+    rows = rg.load_rows(path)
+    sizes = rg.fixed_rows(rows)
+    costs = rg.loop_costs(rows, sizes)
+    for name, value in overrides.items():
+        if name != "calibrated":
+            setattr(costs, name, value)
+    if overrides.get("calibrated"):
+        costs.calibrated_s = rg.calibrated_curve(path)
+        if costs.calibrated_s is None:
+            return None
+    repeats = 1 + max(r.get("repeat", 0) for r in rows[rg.PLAIN_ROW])
+    plain = rg.fixed_generations([rg.decode_passes(r) for r in rows[rg.PLAIN_ROW]], costs, 1)
+    fixed = {n: rg.median_speedup(rg.fixed_generations(g, costs, n), plain, repeats) for n, g in sizes.items()}
+    fixed[1] = 1.0
+    best = max(fixed.values())
+    k_max = max(sizes)
+    if costs.calibrated_s:
+        sizes = rg.with_every_size(sizes, costs)
+    return {v: rg.median_speedup(replay(sizes, costs, k_max, *args), plain, repeats) / best for v, args in variants.items()}
+
+
+VARIANTS = {"main": (0, 0.0), "n16 m0": (16, 0.0), "n16 m3": (16, 0.03), "n24 m3": (24, 0.03), "n32 m3": (32, 0.03),
+            "n32 m5": (32, 0.05), "n48 m3": (48, 0.03), "n32 m3 loop": (32, 0.03, True)}
+
+
+def main() -> int:
+    variants = VARIANTS
+    traces = sys.argv[1:] or sorted(str(p) for p in (HERE.parent / "docs" / "results" / "traces").glob("*.jsonl.gz"))
+    for pricing, o in rat.PRICINGS.items():
+        res = {}
+        for t in traces:
+            r = judge(t, o, variants)
+            if r:
+                res[Path(t).name] = r
+        print(f"== {pricing} ({len(res)} traces)")
+        for v in variants:
+            xs = [r[v] for r in res.values()]
+            print(f"{v:14s} min {min(xs):.3f} mean {statistics.mean(xs):.4f} below95 {sum(x < 0.95 for x in xs)}")
+        for name, r in res.items():
+            if any(abs(r[v] - r['main']) > 0.01 for v in variants):
+                print("   ", name[:55], " ".join(f"{v}={r[v]:.3f}" for v in variants))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
