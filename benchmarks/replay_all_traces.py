@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,10 +27,21 @@ PRICINGS = {"as traced": {}, "switches free": {"switch_s": 0.0, "start_s": 0.0},
             "calibrated": {"switch_s": 0.0, "start_s": 0.0, "calibrated": True}}
 
 
-def judge(path: str, overrides: dict) -> dict:
-    """Best fixed row, the decoder before session 16 and main, relative to k_max = 1, on one trace."""
-    from mtp_edge import _core
+@dataclass
+class PricedTrace:
+    """One trace under one pricing: its fixed rows (every size between them too, where the pricing is calibrated),
+    their costs, plain's generations, the repeats per prompt and the best fixed row by the bench's figure."""
+    sizes: dict
+    costs: rg.LoopCosts
+    plain: list
+    repeats: int
+    best_fixed_k: int
+    best_fixed: float
 
+
+def priced_trace(path: str, overrides: dict) -> PricedTrace | None:
+    """The trace at `path` priced by `overrides` (one of PRICINGS); None where the pricing needs the bench's curve and
+    there is no bench JSON beside the trace."""
     rows = rg.load_rows(path)
     sizes = rg.fixed_rows(rows)
     if rg.PLAIN_ROW not in rows or not sizes:
@@ -41,21 +53,31 @@ def judge(path: str, overrides: dict) -> dict:
     if overrides.get("calibrated"):
         costs.calibrated_s = rg.calibrated_curve(path)
         if costs.calibrated_s is None:
-            return {}  # no bench JSON beside the trace: nothing to judge this pricing on
+            return None
     repeats = 1 + max(r.get("repeat", 0) for r in rows[rg.PLAIN_ROW])
     plain = rg.fixed_generations([rg.decode_passes(r) for r in rows[rg.PLAIN_ROW]], costs, 1)
     fixed = {n: rg.median_speedup(rg.fixed_generations(g, costs, n), plain, repeats) for n, g in sizes.items()}
     fixed[1] = 1.0
     best = max(fixed, key=fixed.get)
-    k_max = max(sizes)
     if costs.calibrated_s:
         sizes = rg.with_every_size(sizes, costs)  # after the best fixed row: that one is measured, these are not
+    return PricedTrace(sizes, costs, plain, repeats, best, fixed[best])
+
+
+def judge(path: str, overrides: dict) -> dict:
+    """Best fixed row, the decoder before session 16 and main, relative to k_max = 1, on one trace."""
+    from mtp_edge import _core
+
+    t = priced_trace(path, overrides)
+    if t is None:
+        return {}  # no bench JSON beside the trace: nothing to judge this pricing on
+    k_max = max(t.sizes)  # with_every_size adds only sizes below the largest row
     common = dict(start_untimed=True, priced_switches=True, fill=True)
-    before = rg.replay_auto(sizes, costs, k_max, lambda: _core.ThroughputGuard(masks_margin=0.0), True, **common)
-    main = rg.replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, next_size=True, **common)
-    return {"best_fixed_k": best, "best_fixed": fixed[best],
-            "before_s16": rg.median_speedup(before["per_generation"], plain, repeats),
-            "main": rg.median_speedup(main["per_generation"], plain, repeats)}
+    before = rg.replay_auto(t.sizes, t.costs, k_max, lambda: _core.ThroughputGuard(masks_margin=0.0), True, **common)
+    main = rg.replay_auto(t.sizes, t.costs, k_max, _core.ThroughputGuard, True, next_size=True, **common)
+    return {"best_fixed_k": t.best_fixed_k, "best_fixed": t.best_fixed,
+            "before_s16": rg.median_speedup(before["per_generation"], t.plain, t.repeats),
+            "main": rg.median_speedup(main["per_generation"], t.plain, t.repeats)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,25 +70,12 @@ def replay(sizes: dict, costs: rg.LoopCosts, k_max: int, min_passes: int, margin
 
 def judge(path: str, overrides: dict, variants: dict) -> dict | None:
     """Each variant's bench figure as a share of the trace's best fixed row, under one of replay_all_traces' pricings."""
-    rows = rg.load_rows(path)
-    sizes = rg.fixed_rows(rows)
-    costs = rg.loop_costs(rows, sizes)
-    for name, value in overrides.items():
-        if name != "calibrated":
-            setattr(costs, name, value)
-    if overrides.get("calibrated"):
-        costs.calibrated_s = rg.calibrated_curve(path)
-        if costs.calibrated_s is None:
-            return None
-    repeats = 1 + max(r.get("repeat", 0) for r in rows[rg.PLAIN_ROW])
-    plain = rg.fixed_generations([rg.decode_passes(r) for r in rows[rg.PLAIN_ROW]], costs, 1)
-    fixed = {n: rg.median_speedup(rg.fixed_generations(g, costs, n), plain, repeats) for n, g in sizes.items()}
-    fixed[1] = 1.0
-    best = max(fixed.values())
-    k_max = max(sizes)
-    if costs.calibrated_s:
-        sizes = rg.with_every_size(sizes, costs)
-    return {v: rg.median_speedup(replay(sizes, costs, k_max, *args), plain, repeats) / best for v, args in variants.items()}
+    t = rat.priced_trace(path, overrides)
+    if t is None:
+        return None
+    k_max = max(t.sizes)  # with_every_size adds only sizes below the largest row
+    return {v: rg.median_speedup(replay(t.sizes, t.costs, k_max, *args), t.plain, t.repeats) / t.best_fixed
+            for v, args in variants.items()}
 
 
 VARIANTS = {"main": (0, 0.0), "n16 m0": (16, 0.0), "n16 m3": (16, 0.03), "n24 m3": (24, 0.03), "n32 m3": (32, 0.03),
