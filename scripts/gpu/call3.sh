@@ -1,8 +1,9 @@
 # call 3: last GGUF part + data, then the training job in its own session. usage: call3.sh JOB TRAIN_END_S
 source .carry/dev/env.sh
-# the GGUF in seven parts (prepare_carry.sh: aa0, aa1, aab, ab0, ab1, abb carried one call each, ac here, so that
-# no call passes 64 MiB beside the checkout); the glob puts them in order
-cat /tmp/gg/gpart_* .carry/c/gpart_ac > /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
+# the GGUF in seven parts (prepare_carry.sh: aa0, aa1, ab0, ab1, abb carried one call each, aab and ac together, so
+# that no call passes 64 MiB beside the checkout); the glob puts them in order. A .carry/c of before session 22
+# still holds ac.
+cat /tmp/gg/gpart_* $( [ -f /tmp/gg/gpart_ac ] || echo .carry/c/gpart_ac ) > /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
 [ "$(sha256sum /tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf | cut -d' ' -f1)" = "$(cat .carry/c/gguf.sha256)" ] || { echo GGUF CHECKSUM MISMATCH; exit 1; }
 # training data: the committed teacher answers and self-prompted requests (scripts/gpu/data), else what is carried
 D=scripts/gpu/data
