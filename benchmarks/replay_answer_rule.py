@@ -28,44 +28,9 @@ def replay(sizes: dict, costs: rg.LoopCosts, k_max: int, min_passes: int, margin
     min_passes 0: main as it is. Returns (tokens, seconds) per generation."""
     from mtp_edge import _core
 
-    most = k_max - 1
-    curve = costs.policy_curve(k_max)
-    est = _core.AcceptanceEstimate(most)
-    seconds, tokens = 0.0, 0
-    per_generation: list[tuple[int, float]] = []
-    guard = _core.ThroughputGuard()
-    chosen = 0
-    for index in range(len(sizes[k_max])):
-        chosen = _core.next_fixed_pass(curve, est, k_max, chosen)
-        size = max((n for n in sizes if n <= chosen), default=min(sizes))
-        guard.begin_generation()
-        guard.set_switch_cost(costs.switch_s)
-        ps = sizes[size][index]
-        starts, total = rg.pass_starts(ps)
-        at, previous = 0, None
-        g0 = (tokens, seconds)
-        answer_passes = answer_tokens = 0  # this answer's passes with masks, and what they emitted
-        answer_plain = False
-        while at < total:
-            masks = size - 1 if (guard.masks_allowed and not answer_plain) else 0
-            fed, emitted = 1, 1
-            if masks > 0:
-                here, emitted = rg.pass_at(at, starts, ps)
-                fed, emitted = size, min(emitted, total - at)
-                est.record(here["masks"], emitted - 1)
-                answer_passes, answer_tokens = answer_passes + 1, answer_tokens + emitted
-            spent = costs.pass_s(fed, previous)
-            if not (answer_plain and guard.masks_allowed):  # the rule's plain passes stay out of the guard
-                guard.record(spent, emitted)
-            seconds, tokens = seconds + spent, tokens + emitted
-            at, previous = at + emitted, fed
-            if min_passes and not answer_plain and answer_passes >= min_passes and masks > 0:
-                c1, cn = (costs.pass_s_by_size[1], costs.pass_s_by_size[size]) if use_loop else (curve[0], curve[size - 1])
-                if answer_tokens / answer_passes / cn * (1 + margin) < 1 / c1:
-                    answer_plain = True
-        per_generation.append((tokens - g0[0], seconds - g0[1]))
-        est.scale(0.5)
-    return per_generation
+    rule = (min_passes, margin, use_loop) if min_passes else None
+    return rg.replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True, priced_switches=True,
+                          fill=True, next_size=True, answer_rule=rule)["per_generation"]
 
 
 def judge(path: str, overrides: dict, variants: dict) -> dict | None:

@@ -151,7 +151,7 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, make_guard, choose_size: bool,
                 start_untimed: bool = False, priced_switches: bool = False, forget: bool = False,
                 fill: bool = False, pass_margin: float | None = None, next_size: bool = False,
-                warmup_tokens: int = 0) -> dict:
+                warmup_tokens: int = 0, answer_rule: tuple | None = None) -> dict:
     """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass
     (`make_guard`: a ThroughputGuard factory, or None for no guard); the pass size k_max, or (`choose_size`)
     best_fixed_pass's per generation, taken from the fixed row of that size.
@@ -163,7 +163,10 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     `pass_margin`: the size carries over between generations unless another is expected that much faster;
     `next_size`: the decoder's next_fixed_pass (the prior's size until the estimate rests on enough passes);
     `warmup_tokens`: an earlier short run under the same rule (the first generation's first tokens) feeds the
-    estimate before the first generation, as a shared memory would."""
+    estimate before the first generation, as a shared memory would; `answer_rule` (min_passes, margin[, use_loop]):
+    once an answer has run min_passes passes with masks, the rest of it runs plain if its own tokens a pass make masks
+    more than margin slower than plain by the policy's curve (or the loop's costs), those passes kept from the guard
+    (benchmarks/replay_answer_rule.py, session 22: not adopted)."""
     from mtp_edge import _core
 
     most = k_max - 1
@@ -204,9 +207,13 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
         starts, total = pass_starts(ps)
         at, previous, since_probe = 0, None, 0
         generation_start = (tokens, seconds)
+        answer_passes = answer_tokens = 0  # this answer's passes with masks and what they emitted (answer_rule)
+        answer_plain = False
         while at < total:
-            masks = 0
-            if fill and (guard is None or guard.masks_allowed):
+            masks = 0  # answer_plain: the rest of this answer stays plain
+            if answer_plain:
+                pass
+            elif fill and (guard is None or guard.masks_allowed):
                 masks = size - 1
             elif guard is None or guard.masks_allowed:
                 masks = _core.choose_masks(curve, est, size - 1, fixed_pass=size)
@@ -219,14 +226,26 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
                 fed, emitted = size, min(emitted, total - at)
                 est.record(here["masks"], emitted - 1)
             spent = costs.pass_s(fed, previous)
-            if guard is not None:
+            if guard is not None and not (answer_plain and guard.masks_allowed):
                 guard.record(spent, emitted)
             seconds, tokens, passes, plain = seconds + spent, tokens + emitted, passes + 1, plain + (masks == 0)
             at, previous = at + emitted, fed
+            if answer_rule and masks > 0 and not answer_plain:
+                answer_passes, answer_tokens = answer_passes + 1, answer_tokens + emitted
+                answer_plain = answer_passes >= answer_rule[0] and answer_rule_says_plain(
+                    answer_tokens / answer_passes, size, costs, curve, *answer_rule[1:])
         per_generation.append((tokens - generation_start[0], seconds - generation_start[1]))
         est.scale(0.5)
     return {"tok_s": tokens / seconds, "plain_share": plain / passes, "passes": passes, "sizes": used,
             "per_generation": per_generation}
+
+
+def answer_rule_says_plain(tokens_a_pass: float, size: int, costs: LoopCosts, curve: list[float], margin: float,
+                           use_loop: bool = False) -> bool:
+    """Whether an answer's passes of `size` tokens, at `tokens_a_pass`, are more than `margin` slower a token than
+    plain passes, priced by the policy's curve or (`use_loop`) the loop's own costs."""
+    one, this = (costs.pass_s_by_size[1], costs.pass_s_by_size[size]) if use_loop else (curve[0], curve[size - 1])
+    return tokens_a_pass / this * (1 + margin) < 1 / one
 
 
 def fixed_generations(gens: list[list[dict]], costs: LoopCosts, size: int) -> list[tuple[int, float]]:
