@@ -99,9 +99,12 @@ r128_distill_args() {  # usage: r128_distill_args RANK LR: lives J and K's disti
   --batch 128 --steps ${HORIZON:-1100} --save-every 100 --log-every 20 --no-progress --ntp-weight 3 --lora-rank $1 --lr $2"
 }
 build_keyed_cuda() {  # jobs T on: the keyed CUDA build (scripts/cuda_graph_key.sh) of llama-cpp-python in
-  # /tmp/site2 and mtp-edge in /tmp/site3, on all cores but one; writes $R/done and exits on a failed build
+  # /tmp/site2 and mtp-edge in /tmp/site3, on all cores but one; writes $R/done and exits on a failed build;
+  # MMVQ_FUSION=1 also fuses multi-token passes as one-token ones (scripts/cuda_mmvq_fusion.sh, job AE)
   ( set -e
-    tar xzf .carry/c/lcp.tgz -C /tmp && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src && cd /tmp/lcp-src
+    tar xzf .carry/c/lcp.tgz -C /tmp && bash $REPO/scripts/cuda_graph_key.sh /tmp/lcp-src
+    [ "${MMVQ_FUSION:-0}" = 1 ] && bash $REPO/scripts/cuda_mmvq_fusion.sh /tmp/lcp-src
+    cd /tmp/lcp-src
     CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL=$(( $(nproc) - 1 )) \
       python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site2 .
     cd $REPO && python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . && echo BUILD_OK
