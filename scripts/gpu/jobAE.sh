@@ -4,7 +4,8 @@
 # for passes of up to 8 tokens (scripts/cuda_mmvq_fusion.sh), checks that an 8-token pass still computes what eight
 # one-token passes do, fused and with GGML_CUDA_DISABLE_FUSION=1 (benchmarks/pass_parity.py), calibrates, and runs
 # the GSM8K bench of job AD (the shipped run-13 adapter, Q8_0, flash attention, host rows, median of 3).
-# Usage: the session-21 part calls, then `call3.sh jobAE.sh 0; pollI.sh 480 done`.
+# Usage: the session-21 part calls, then `call3.sh jobAE.sh 0; pollI.sh 480 done` (or `pollI.sh N calib_done` when
+# the device time left holds only the build and the quick calibration, ~300 s from t0).
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
@@ -18,8 +19,10 @@ installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o
   ( export GGML_CUDA_DISABLE_FUSION=1
     installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n 8 --against /tmp/fused8.npy \
       --json $RES/parity_unfused_s23.json )
+  installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --quick --json > $RES/calibrate_gpu_q8_0_fused_quick_s23.json
+  python3 -c "import json; d=json.load(open('$RES/calibrate_gpu_q8_0_fused_quick_s23.json')); print(d['sizes'], {k: [round(x, 3) for x in v] for k, v in d['cost_ms'].items()})"
+  touch $R/calib_done
   installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --json > $RES/calibrate_gpu_q8_0_fused_s23.json
-  python3 -c "import json; d=json.load(open('$RES/calibrate_gpu_q8_0_fused_s23.json')); print({k: [round(x, 3) for x in v[:9]] for k, v in d['cost_ms'].items()})"
   bench_traced gsm8k_fused_s23 /tmp/data/gsm8k_prompts.jsonl --k-sweep 4,6
   echo ALL_DONE ) > $R/bench.log 2>&1
 echo "exit 0" > $R/done
