@@ -1,159 +1,116 @@
-"""Where a GPU pass's time goes: kernels, their busy time and the gaps between them, per pass size.
+"""Where a GPU pass's time goes: its wall time per pass size, and with `--kernels` the kernels it runs (Nsight Compute).
 
-Times steady llama_decode passes of n tokens (logits on every row, the KV rolled back after each) under the torch
-profiler, whose CUPTI tracing sees every kernel of the process, llama.cpp's included. For each pass size it reports
-the wall time of a pass (llama_decode + synchronize, as the calibration times it), the number of kernels, the GPU's
-busy time (the union of the kernels' intervals), the span from the first kernel's start to the last one's end, and
-what is left: host work before the first kernel and after the last (graph build, scheduling, the logits' copy), and
-idle gaps inside the span (launch latency). Run it once with CUDA graphs (llama.cpp's default) and once with
-GGML_CUDA_DISABLE_GRAPHS=1 to see what the graphs save. Without torch or CUDA it reports the wall times only.
+Times steady llama_decode passes of n tokens at one context depth, logits on every row and the KV rolled back after
+each, as the calibration times them (CUDA graphs as llama.cpp decides; GGML_CUDA_DISABLE_GRAPHS=1 in the environment
+turns them off, which shows what the graphs save). With `--kernels`, each size in `--kernel-sizes` also runs under
+`ncu --metrics gpu__time_duration.sum` twice, with one and with three passes after the same prefill: the difference
+of the two kernel counts over two is the kernels of one pass (no markers needed), and the last pass's kernels give
+the breakdown by kernel. ncu serializes kernels, flushes caches and locks clocks, so its durations are its own, not
+the pass's: the counts are exact, the times tell which kernels dominate. (The torch profiler cannot be used: torch's
+CUDA and llama.cpp's in one process crash on the GPU machine, session 23.)
 
-    python benchmarks/gpu_pass_profile.py -m MODEL.gguf --n-gpu-layers -1 [--sizes 1,2,4,8,9,16] [--json OUT]
+    python benchmarks/gpu_pass_profile.py -m MODEL.gguf [--n-gpu-layers -1] [--sizes 1,2,4,8,9,16] [--kernels] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
+import csv
+import io
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+from collections import Counter, defaultdict
 from pathlib import Path
 
-from mtp_edge import MTPModel
-from mtp_edge.calibrate import _decode, _fill_context, _filler
-
-PASS_LABEL = "mtp_pass_n"  # the profiler range around one pass: "mtp_pass_n=8"
+PASSES_FLAG = "--passes-only"  # the child ncu runs: load, prefill, then N passes of n tokens, nothing else
 
 
-def union_length(intervals: list[tuple[float, float]]) -> float:
-    """Total length covered by the intervals (overlaps counted once)."""
-    total, end = 0.0, float("-inf")
-    for a, b in sorted(intervals):
-        if b <= end:
+def parse_ncu_csv(text: str) -> list[tuple[str, float]]:
+    """(kernel name, duration in us) of every kernel in an `ncu --csv --metrics gpu__time_duration.sum` log, in order."""
+    lines = [line for line in text.splitlines() if line.startswith('"')]  # drops ==PROF== and program output
+    kernels = []
+    for row in csv.DictReader(io.StringIO("\n".join(lines))):
+        if row.get("Metric Name") != "gpu__time_duration.sum":
             continue
-        total += b - max(a, end)
-        end = b
-    return total
+        value = float(row["Metric Value"].replace(",", ""))
+        scale = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}.get(
+            row.get("Metric Unit", "ns").strip().lower(), 1e-3)
+        kernels.append((row["Kernel Name"], value * scale))
+    return kernels
 
 
-def pass_breakdown(passes: list[tuple[int, float, float]], kernels: list[tuple[float, float, str]]) -> dict:
-    """Per pass size: medians over its passes of wall, kernel count, busy, span, host-before/after and idle gaps (us).
+def short_name(kernel: str) -> str:
+    """A kernel's template name without its argument list: 'mul_mat_vec_q<8, 8, 0, 0, 0>'."""
+    name = kernel.split("(")[0].strip()
+    return name[5:] if name.startswith("void ") else name
 
-    passes: (n, start, end) of each pass's profiler range; kernels: (start, end, name) of every kernel, same clock.
-    A kernel belongs to the pass whose range holds its start (with graphs the launch returns before the kernels run,
-    but the range ends with llama_synchronize, so every kernel of the pass starts inside it).
-    """
-    kernels = sorted(kernels)
-    rows: dict[int, dict[str, list[float]]] = {}
-    names: dict[int, dict[str, float]] = {}
-    i = 0
-    for n, t0, t1 in sorted(passes, key=lambda p: p[1]):
-        while i < len(kernels) and kernels[i][0] < t0:
-            i += 1
-        mine = []
-        while i < len(kernels) and kernels[i][0] <= t1:
-            mine.append(kernels[i])
-            i += 1
-        r = rows.setdefault(n, {k: [] for k in ("wall", "kernels", "busy", "span", "before", "after", "gaps")})
-        r["wall"].append(t1 - t0)
-        r["kernels"].append(len(mine))
-        if mine:
-            busy = union_length([(a, b) for a, b, _ in mine])
-            first, last = mine[0][0], max(b for _, b, _ in mine)
-            r["busy"].append(busy)
-            r["span"].append(last - first)
-            r["before"].append(first - t0)
-            r["after"].append(max(t1 - last, 0.0))
-            r["gaps"].append(last - first - busy)
-            per = names.setdefault(n, {})
-            for a, b, name in mine:
-                per[name] = per.get(name, 0.0) + (b - a)
+
+def one_pass(kernels_one: list[tuple[str, float]], kernels_three: list[tuple[str, float]]) -> dict:
+    """The kernels of one pass from the runs with one and with three passes after the same prefill."""
+    extra = len(kernels_three) - len(kernels_one)
+    if extra <= 0 or extra % 2:
+        raise ValueError(f"three passes ran {len(kernels_three)} kernels and one pass {len(kernels_one)}: "
+                         "not two whole passes apart (was the GPU shared, or a graph captured late?)")
+    per_pass = extra // 2
+    last = kernels_three[-per_pass:]
+    count, time = Counter(), defaultdict(float)
+    for name, us in last:
+        count[short_name(name)] += 1
+        time[short_name(name)] += us
+    return {"kernels": per_pass, "ncu_us": sum(us for _, us in last),
+            "by_kernel": {n: {"count": count[n], "ncu_us": round(time[n], 2)}
+                          for n in sorted(time, key=lambda n: -time[n])}}
+
+
+def steady_pass_ms(model, sizes: list[int], depth: int, rounds: int) -> dict[int, float]:
+    """Median ms of `rounds` llama_decode passes of each size after two untimed ones (CUDA captures on the 2nd)."""
+    from mtp_edge.calibrate import time_passes
+
     out = {}
-    for n, r in sorted(rows.items()):
-        count = len(r["wall"])
-        row = {k: statistics.median(v) for k, v in r.items() if v}
-        row["passes"] = count
-        if n in names:
-            top = sorted(names[n].items(), key=lambda kv: -kv[1])[:8]
-            row["top_kernels_us_per_pass"] = {name[:80]: t / count for name, t in top}
-        out[n] = row
+    for n in sizes:
+        rows = time_passes(model, [n] * (rounds + 2), depth, 1)[0]
+        out[n] = statistics.median(rows[2:])
     return out
 
 
-def kernels_and_passes(trace: dict) -> tuple[list[tuple[int, float, float]], list[tuple[float, float, str]]]:
-    """The pass ranges and the GPU work (kernels, copies, memsets) of a Chrome trace the torch profiler exported."""
-    passes, kernels = [], []
-    for e in trace.get("traceEvents", []):
-        if e.get("ph") != "X":
-            continue
-        name, cat = str(e.get("name", "")), str(e.get("cat", "")).lower()
-        start, dur = float(e.get("ts", 0.0)), float(e.get("dur", 0.0))
-        if cat == "kernel":
-            kernels.append((start, start + dur, name))
-        elif cat in ("gpu_memcpy", "gpu_memset"):  # the logits' copy to the host is on the GPU's timeline too
-            kernels.append((start, start + dur, f"[{cat[4:]}] {name}"))
-        elif name.startswith(PASS_LABEL + "="):
-            passes.append((int(name.split("=", 1)[1]), start, start + dur))
-    return passes, kernels
+def open_model(args: argparse.Namespace, largest: int):
+    from mtp_edge import MTPModel
+
+    return MTPModel(args.model, n_ctx=args.depth + largest + 64, n_gpu_layers=args.n_gpu_layers,
+                    n_threads=args.threads, n_threads_batch=args.threads, flash_attn=args.flash_attn)
 
 
-def run_passes(model: MTPModel, sizes: list[int], depth: int, rounds: int, label) -> None:
-    """Steady passes: for each size, `rounds` passes after two untimed ones (CUDA captures its graph on the 2nd)."""
-    import llama_cpp
-
-    ctx = model.llama._ctx.ctx
-    mem = llama_cpp.llama_get_memory(ctx)
-    batch = llama_cpp.llama_batch_init(int(model.llama.n_batch), 0, 1)
-    tokens = _filler(model, depth + max(sizes))
-    try:
-        _fill_context(ctx, mem, batch, tokens[:depth], int(model.llama.n_batch))
-        for n in sizes:
-            for r in range(rounds + 2):
-                with label(f"{PASS_LABEL}={n}" if r >= 2 else "warm"):
-                    _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
-                llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
-    finally:
-        llama_cpp.llama_batch_free(batch)
-    model.reset()
-
-
-def profile(model: MTPModel, sizes: list[int], depth: int, rounds: int, trace_out: str | None) -> dict:
-    """The breakdown under the torch profiler, or wall times only where torch or its CUDA is missing."""
-    try:
-        import torch
-        from torch.profiler import ProfilerActivity, record_function
-        cuda = torch.cuda.is_available()
-    except ImportError:
-        torch, cuda = None, False
-    if not cuda:
-        import contextlib
-        import time
-
-        spans: list[tuple[int, float, float]] = []
-
-        @contextlib.contextmanager
-        def label(name: str):
-            t0 = time.perf_counter()
-            yield
-            if name.startswith(PASS_LABEL):
-                spans.append((int(name.split("=")[1]), t0 * 1e6, time.perf_counter() * 1e6))
-
-        run_passes(model, sizes, depth, rounds, label)
-        return {"profiler": None, "by_size": pass_breakdown(spans, [])}
-    with torch.profiler.profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        run_passes(model, sizes, depth, rounds, record_function)
+def kernels_of(args: argparse.Namespace, ncu: str, n: int) -> dict:
+    """One pass of n tokens under ncu: its kernel count and the last pass's kernels by name."""
+    logs = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "trace.json")
-        prof.export_chrome_trace(path)
-        trace = json.loads(Path(path).read_text())
-    if trace_out:
-        with gzip.open(trace_out, "wt") as f:
-            json.dump(trace, f)
-    passes, kernels = kernels_and_passes(trace)
-    return {"profiler": f"torch {torch.__version__}", "by_size": pass_breakdown(passes, kernels)}
+        for passes in (1, 3):
+            log = os.path.join(tmp, f"ncu_{n}_{passes}.csv")
+            cmd = [ncu, "--metrics", "gpu__time_duration.sum", "--csv", "--log-file", log, sys.executable,
+                   os.path.abspath(__file__), "-m", args.model, "--n-gpu-layers", str(args.n_gpu_layers),
+                   "--depth", str(args.depth), "--threads", str(args.threads), PASSES_FLAG, f"{n}x{passes}"]
+            if args.flash_attn is not None:
+                cmd.append("--flash-attn" if args.flash_attn else "--no-flash-attn")
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0 or not os.path.exists(log):
+                raise SystemExit(f"gpu_pass_profile: ncu failed on passes of {n} tokens (exit {done.returncode}): "
+                                 f"{(done.stderr or done.stdout)[-600:]}")
+            logs.append(parse_ncu_csv(Path(log).read_text()))
+    return one_pass(*logs)
+
+
+def run_passes_only(args: argparse.Namespace, plan: str) -> None:
+    """The child under ncu: the prefill and `count` passes of n tokens, all untimed."""
+    n, count = (int(x) for x in plan.split("x"))
+    model = open_model(args, n)
+    from mtp_edge.calibrate import time_passes
+
+    time_passes(model, [n] * count, args.depth, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,32 +118,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-m", "--model", required=True)
     ap.add_argument("--n-gpu-layers", type=int, default=-1)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sizes", default="1,2,4,8,9,16")
+    ap.add_argument("--sizes", default="1,2,4,8,9,16", help="pass sizes to time, comma-separated")
     ap.add_argument("--depth", type=int, default=512)
-    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=None)
+    ap.add_argument("--kernels", action="store_true", help="also count each pass's kernels with Nsight Compute (ncu)")
+    ap.add_argument("--kernel-sizes", default="1,8", help="pass sizes to run under ncu (default 1,8)")
+    ap.add_argument("--ncu", default=None, help="the ncu binary (default: ncu on PATH)")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--trace", default=None, help="also write the profiler's Chrome trace here (.json.gz)")
+    ap.add_argument(PASSES_FLAG, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.passes_only:
+        run_passes_only(args, args.passes_only)
+        return 0
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        kernel_sizes = [int(s) for s in args.kernel_sizes.split(",") if s.strip()] if args.kernels else []
     except ValueError:
-        raise SystemExit(f"gpu_pass_profile: --sizes {args.sizes!r} must be comma-separated integers, e.g. 1,4,8")
-    if not sizes or min(sizes) < 1:
-        raise SystemExit("gpu_pass_profile: --sizes needs pass sizes of at least 1 token")
-    model = MTPModel(args.model, n_ctx=args.depth + max(sizes) + 64, n_gpu_layers=args.n_gpu_layers,
-                     n_threads=args.threads, n_threads_batch=args.threads, flash_attn=args.flash_attn)
-    result = profile(model, sizes, args.depth, args.rounds, args.trace)
+        raise SystemExit("gpu_pass_profile: --sizes and --kernel-sizes must be comma-separated integers, e.g. 1,4,8")
+    if not sizes or min(sizes + kernel_sizes) < 1:
+        raise SystemExit("gpu_pass_profile: pass sizes must be at least 1 token")
+    ncu = shutil.which(args.ncu or "ncu")
+    if args.kernels and not ncu:
+        raise SystemExit("gpu_pass_profile: --kernels needs Nsight Compute's ncu (on PATH, or --ncu PATH); "
+                         "it comes with the CUDA toolkit")
+    model = open_model(args, max(sizes))
+    wall = steady_pass_ms(model, sizes, args.depth, args.rounds)
+    del model
+    kernels = {n: kernels_of(args, ncu, n) for n in kernel_sizes}
     graphs = "off" if os.environ.get("GGML_CUDA_DISABLE_GRAPHS") else "on"
     print(f"{args.model}: n_gpu_layers {args.n_gpu_layers}, depth {args.depth}, CUDA graphs {graphs}, "
-          f"median of {args.rounds} passes (us); profiler: {result['profiler']}")
-    print(f"{'n':>3} {'wall':>8} {'kernels':>8} {'busy':>8} {'span':>8} {'before':>8} {'after':>8} {'gaps':>8}")
-    for n, r in result["by_size"].items():
-        cells = [f"{r.get(k, float('nan')):>8.1f}" for k in ("wall", "kernels", "busy", "span", "before", "after", "gaps")]
-        print(f"{n:>3} " + " ".join(cells))
+          f"median of {args.rounds} passes")
+    print(f"{'n':>3} {'ms a pass':>10} {'kernels':>8} {'us a kernel':>12}")
+    for n in sizes:
+        k = kernels.get(n, {}).get("kernels")
+        print(f"{n:>3} {wall[n]:>10.3f} {k if k else '-':>8} {wall[n] * 1e3 / k if k else float('nan'):>12.2f}")
+    for n, k in kernels.items():
+        top = ", ".join(f"{name} x{v['count']}" for name, v in list(k["by_kernel"].items())[:6])
+        print(f"  n={n}: {k['kernels']} kernels; most ncu time: {top}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": args.model, "n_gpu_layers": args.n_gpu_layers,
-                                               "depth": args.depth, "cuda_graphs": graphs, **result}, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({
+            "model": args.model, "n_gpu_layers": args.n_gpu_layers, "depth": args.depth, "cuda_graphs": graphs,
+            "wall_ms": {str(n): v for n, v in wall.items()}, "kernels": {str(n): v for n, v in kernels.items()},
+        }, indent=1) + "\n")
     return 0
 
 

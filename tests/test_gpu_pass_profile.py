@@ -1,5 +1,5 @@
-"""benchmarks/gpu_pass_profile.py: the per-pass breakdown on synthetic kernel timelines, the trace parsing, and the
-script end to end on the real SmolLM2 file (CPU: wall times only, no kernels)."""
+"""benchmarks/gpu_pass_profile.py: the ncu log parsing and the one-pass arithmetic on synthetic logs, and the script
+end to end on the real SmolLM2 file (CPU: wall times only)."""
 
 from __future__ import annotations
 
@@ -9,65 +9,56 @@ import pytest
 
 from conftest import load_benchmark
 
+HEADER = '"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"'
+
 
 def _module():
     return load_benchmark("gpu_pass_profile")
 
 
-def test_union_length_counts_overlaps_once():
+def _log(names: list[str], unit: str = "ns") -> str:
+    rows = [f'"{i}","void {n}(const float *, int)","gpu__time_duration.sum","{unit}","{1000 + i:,}"'
+            for i, n in enumerate(names)]
+    return "\n".join(["==PROF== Connected to process 1", HEADER, *rows, "==PROF== Disconnected"])
+
+
+def test_parse_ncu_csv_reads_names_and_durations_in_order():
     m = _module()
-    assert m.union_length([]) == 0.0
-    assert m.union_length([(0, 10), (5, 15), (20, 25), (21, 22)]) == pytest.approx(20.0)
+    kernels = m.parse_ncu_csv(_log(["rms_norm_f32<256>", "mul_mat_vec_q<8, 1, 1>"]))
+    assert [k for k, _ in kernels] == ["void rms_norm_f32<256>(const float *, int)",
+                                       "void mul_mat_vec_q<8, 1, 1>(const float *, int)"]
+    assert [us for _, us in kernels] == pytest.approx([1.0, 1.001])  # ns with thousands separators
+    assert m.parse_ncu_csv(_log(["k"], unit="us")) == [("void k(const float *, int)", 1000.0)]
+    assert m.short_name("void mul_mat_vec_q<8, 8, 0, 0, 0>(const void *, int)") == "mul_mat_vec_q<8, 8, 0, 0, 0>"
 
 
-def test_pass_breakdown_assigns_kernels_to_the_pass_that_holds_their_start():
+def test_one_pass_is_the_difference_of_one_and_three_passes():
     m = _module()
-    # two 1-token passes (100 us each: host 20, kernels 10+10 with a 5 us gap, copy 55) and one 8-token pass
-    passes = [(1, 0.0, 100.0), (1, 200.0, 300.0), (8, 400.0, 560.0)]
-    kernels = [(20.0, 30.0, "mul_mat_vec"), (35.0, 45.0, "rms_norm"),
-               (220.0, 230.0, "mul_mat_vec"), (235.0, 245.0, "rms_norm"),
-               (430.0, 470.0, "mul_mat_vec"), (460.0, 480.0, "flash_attn"), (490.0, 500.0, "rms_norm"),
-               (150.0, 160.0, "between passes: warm-up")]
-    out = m.pass_breakdown(passes, kernels)
-    one, eight = out[1], out[8]
-    assert one["passes"] == 2 and one["kernels"] == 2
-    assert one["wall"] == 100.0 and one["busy"] == 20.0 and one["span"] == 25.0 and one["gaps"] == 5.0
-    assert one["before"] == 20.0 and one["after"] == 55.0
-    assert one["top_kernels_us_per_pass"] == {"mul_mat_vec": 10.0, "rms_norm": 10.0}
-    # overlapping kernels (430-480) count once in busy time; the 10 us gap before rms_norm is idle
-    assert eight["kernels"] == 3 and eight["busy"] == 60.0 and eight["span"] == 70.0 and eight["gaps"] == 10.0
-    assert eight["after"] == 60.0
+    prefill = [("void mmq(x)", 5.0)] * 7
+    a_pass = [("void get_rows(x)", 1.0), ("void mmvq(x)", 3.0), ("void mmvq(x)", 3.0), ("void add(x)", 2.0)]
+    result = m.one_pass(prefill + a_pass, prefill + a_pass * 3)
+    assert result["kernels"] == 4 and result["ncu_us"] == 9.0
+    assert list(result["by_kernel"]) == ["mmvq", "add", "get_rows"]  # by ncu time
+    assert result["by_kernel"]["mmvq"] == {"count": 2, "ncu_us": 6.0}
+    with pytest.raises(ValueError, match="not two whole passes apart"):
+        m.one_pass(prefill + a_pass, prefill + a_pass * 2 + a_pass[:1])
 
 
-def test_kernels_and_passes_reads_the_profilers_chrome_trace():
-    m = _module()
-    trace = {"traceEvents": [
-        {"ph": "X", "cat": "user_annotation", "name": f"{m.PASS_LABEL}=4", "ts": 10.0, "dur": 90.0},
-        {"ph": "X", "cat": "user_annotation", "name": "warm", "ts": 0.0, "dur": 5.0},
-        {"ph": "X", "cat": "kernel", "name": "k1", "ts": 20.0, "dur": 3.0},
-        {"ph": "X", "cat": "cpu_op", "name": "aten::sum", "ts": 25.0, "dur": 1.0},
-        {"ph": "i", "cat": "kernel", "name": "marker", "ts": 30.0},
-        {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoH (Device -> Pinned)", "ts": 40.0, "dur": 8.0},
-    ]}
-    passes, kernels = m.kernels_and_passes(trace)
-    assert passes == [(4, 10.0, 100.0)]
-    assert kernels == [(20.0, 23.0, "k1"), (40.0, 48.0, "[memcpy] Memcpy DtoH (Device -> Pinned)")]
-
-
-def test_gpu_pass_profile_end_to_end_on_cpu(smollm2_path, tmp_path, capsys):
+def test_gpu_pass_profile_times_passes_on_cpu(smollm2_path, tmp_path, capsys):
     out = tmp_path / "profile.json"
     assert _module().main(["-m", str(smollm2_path), "--n-gpu-layers", "0", "--sizes", "1,3", "--rounds", "3",
                            "--depth", "16", "--json", str(out)]) == 0
-    assert "kernels" in capsys.readouterr().out
+    assert "ms a pass" in capsys.readouterr().out
     result = json.loads(out.read_text())
-    one, three = result["by_size"]["1"], result["by_size"]["3"]
-    assert one["passes"] == three["passes"] == 3 and one["kernels"] == 0
     # three tokens' work on a CPU: dearer than one, whatever the machine's noise
-    assert three["wall"] > one["wall"] > 0.0
+    assert result["wall_ms"]["3"] > result["wall_ms"]["1"] > 0.0 and result["kernels"] == {}
 
 
-def test_gpu_pass_profile_names_bad_sizes(smollm2_path):
-    with pytest.raises(SystemExit, match="--sizes"):
-        _module().main(["-m", str(smollm2_path), "--sizes", "four"])
+def test_gpu_pass_profile_names_bad_input(smollm2_path, tmp_path):
+    m = _module()
+    with pytest.raises(SystemExit, match="comma-separated"):
+        m.main(["-m", str(smollm2_path), "--sizes", "four"])
     with pytest.raises(SystemExit, match="at least 1 token"):
-        _module().main(["-m", str(smollm2_path), "--sizes", "0"])
+        m.main(["-m", str(smollm2_path), "--sizes", "0"])
+    with pytest.raises(SystemExit, match="Nsight Compute"):
+        m.main(["-m", str(smollm2_path), "--kernels", "--ncu", str(tmp_path / "no-ncu")])

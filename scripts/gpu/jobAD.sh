@@ -3,6 +3,9 @@
 # before and after), the breakdown issue 5 asks for where a target is out of reach; (2) the two open figures again
 # with main's rules, the shipped run-13 adapter: chat, where auto reached 94.4% of the best fixed row in session 22,
 # and GSM8K, where confadapt_verify reached 1.925x / 1.886x against the 2x target; chat and GSM8K twice, interleaved.
+# As it ran (session 23) the profile step died at once: torch's CUDA and llama.cpp's in one process crash there
+# (free(): invalid pointer / SIGSEGV); gpu_pass_profile.py now counts kernels with ncu instead (--kernels), and the
+# session's kernel counts came from ncu by hand (docs/results/gpu_pass_kernels_h100_s23.json).
 # Usage: the session-21 part calls, then `call3.sh jobAD.sh 0; pollI.sh 495 done`, then `pollI.sh 420 done`.
 set -x
 source .carry/dev/env.sh
