@@ -4,6 +4,10 @@
 # cheaper (docs/RESULTS.md, session 16). mtp-edge needs no reinstall: it calls the libllama that llama-cpp-python loads.
 # Usage: bash scripts/build_llama_cpp_cuda.sh [CUDA_ARCHITECTURES]   (default "native"; 90 for H100/H200, 89 for L4)
 # Needs nvcc, cmake and a C++ compiler; about 5 minutes on 16 cores, longer on fewer.
+# MTP_EDGE_MMVQ_FUSION=1 also gives passes of 2-8 tokens llama.cpp's one-token kernel fusions (scripts/
+# cuda_mmvq_fusion.sh: an 8-token pass of SmolLM2-135M runs 725 kernels where one token runs 579). Experimental: it
+# compiles and is projected to make 2-8-token passes ~18% cheaper, but no GPU has measured it yet (docs/RESULTS.md,
+# session 23); check it with benchmarks/pass_parity.py before relying on it.
 set -euo pipefail
 V=0.3.36
 ARCH=${1:-native}
@@ -13,6 +17,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$PY" -m pip download -q --no-deps --no-binary=:all: "llama-cpp-python==$V" -d "$T"
 tar xzf "$T/llama_cpp_python-$V.tar.gz" -C "$T"
 bash "$(dirname "$0")/cuda_graph_key.sh" "$T/llama_cpp_python-$V"
+[ "${MTP_EDGE_MMVQ_FUSION:-0}" = 1 ] && bash "$(dirname "$0")/cuda_mmvq_fusion.sh" "$T/llama_cpp_python-$V"
 CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH ${CMAKE_ARGS:-}" \
   "$PY" -m pip install --force-reinstall --no-deps --no-cache-dir "$T/llama_cpp_python-$V"
 "$PY" -c "import llama_cpp; assert llama_cpp.llama_supports_gpu_offload(), 'built without GPU offload'; print('llama-cpp-python', llama_cpp.__version__, 'with CUDA, one graph per pass size')"
