@@ -1,0 +1,31 @@
+# Life AF (one GPU, session 23, for the ~260 s of device time left): job AE without the ~200 s CUDA build. The keyed
+# llama.cpp with multi-token mmvq fusion (scripts/cuda_mmvq_fusion.sh) was built on this workplace's CPU with CUDA
+# 13.0's nvcc from PyPI (sm_90, GGML_CUDA_NO_VMM; scripts/gpu/build_cuda_libs_here.sh, ~40 minutes on 2 cores) and
+# carried as llama-cpp-python's package with those libraries (.carry/l1, l2, l3); only mtp-edge builds here.
+# Not run in session 23: the 247 s of device time left were too few to start a machine. Then job AE's parity check and quick curve first
+# (the figures that matter if the life ends early), then the GSM8K bench.
+# Usage: the session-21 part calls, the three library calls (`cp .carry/lX/lpart_* /tmp/gg/`), then
+# `call3.sh jobAF.sh 0; pollI.sh N done`.
+set -x
+source .carry/dev/env.sh
+source .carry/dev/cuda.sh
+job_paths
+mkdir -p /tmp/site2 && cat /tmp/gg/lpart_* | tar xzf - -C /tmp/site2
+export LD_LIBRARY_PATH=/tmp/site2/llama_cpp/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . > $R/build.log 2>&1 \
+  || { echo "exit 1 (mtp-edge build)" > $R/done; exit 1; }
+write_gsm8k_prompts
+M=/tmp/mtp_q8_0.gguf
+installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+( installed python3 -c "import llama_cpp; print('gpu offload', llama_cpp.llama_supports_gpu_offload())"
+  installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n 8 --save /tmp/fused8.npy \
+    --json $RES/parity_fused_s23.json
+  ( export GGML_CUDA_DISABLE_FUSION=1
+    installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n 8 --against /tmp/fused8.npy \
+      --json $RES/parity_unfused_s23.json )
+  installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --quick --json > $RES/calibrate_gpu_q8_0_fused_quick_s23.json
+  python3 -c "import json; d=json.load(open('$RES/calibrate_gpu_q8_0_fused_quick_s23.json')); print(d['sizes'], {k: [round(x, 3) for x in v] for k, v in d['cost_ms'].items()})"
+  touch $R/calib_done
+  bench_traced gsm8k_fused_s23 /tmp/data/gsm8k_prompts.jsonl --k-sweep 4
+  echo ALL_DONE ) > $R/bench.log 2>&1
+echo "exit 0" > $R/done
