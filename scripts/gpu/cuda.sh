@@ -128,3 +128,14 @@ with open('/tmp/data/gsm8k_heldout_prompts.jsonl', 'w') as f:
         f.write(json.dumps({"prompt": r["question"], "answer": r["answer"].split("####")[-1].strip()}) + "\n")
 PY
 }
+fused_parity_and_quick_curve() {  # jobs AE, AF: an 8-token pass of $M against eight one-token passes, fused and with
+  # GGML_CUDA_DISABLE_FUSION=1 (benchmarks/pass_parity.py), then the quick curve; touches $R/calib_done
+  installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n 8 --save /tmp/fused8.npy \
+    --json $RES/parity_fused_s23.json
+  ( export GGML_CUDA_DISABLE_FUSION=1
+    installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n 8 --against /tmp/fused8.npy \
+      --json $RES/parity_unfused_s23.json )
+  installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --quick --json > $RES/calibrate_gpu_q8_0_fused_quick_s23.json
+  python3 -c "import json; d=json.load(open('$RES/calibrate_gpu_q8_0_fused_quick_s23.json')); print(d['sizes'], {k: [round(x, 3) for x in v] for k, v in d['cost_ms'].items()})"
+  touch $R/calib_done
+}

@@ -14,14 +14,7 @@ MMVQ_FUSION=1 build_keyed_cuda
 write_gsm8k_prompts
 M=/tmp/mtp_q8_0.gguf
 installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
-( installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n 8 --save /tmp/fused8.npy \
-    --json $RES/parity_fused_s23.json
-  ( export GGML_CUDA_DISABLE_FUSION=1
-    installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n 8 --against /tmp/fused8.npy \
-      --json $RES/parity_unfused_s23.json )
-  installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --quick --json > $RES/calibrate_gpu_q8_0_fused_quick_s23.json
-  python3 -c "import json; d=json.load(open('$RES/calibrate_gpu_q8_0_fused_quick_s23.json')); print(d['sizes'], {k: [round(x, 3) for x in v] for k, v in d['cost_ms'].items()})"
-  touch $R/calib_done
+( fused_parity_and_quick_curve
   installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --json > $RES/calibrate_gpu_q8_0_fused_s23.json
   bench_traced gsm8k_fused_s23 /tmp/data/gsm8k_prompts.jsonl --k-sweep 4,6
   echo ALL_DONE ) > $R/bench.log 2>&1
