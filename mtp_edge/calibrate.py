@@ -141,12 +141,23 @@ def backend_name(n_gpu_layers: int) -> str:
     return "GPU"
 
 
+# llama.cpp settings read from the environment that change what a pass of several tokens costs: CUDA's kernel
+# fusions and graphs, and the pass size up to which scripts/cuda_mmvq_fusion.sh's build fuses
+KERNEL_ENV_VARS = ("GGML_CUDA_DISABLE_FUSION", "GGML_CUDA_DISABLE_GRAPHS", "MTP_EDGE_MMVQ_FUSION_MAX_COLS")
+
+
+def kernel_env() -> dict:
+    """The KERNEL_ENV_VARS set in this process's environment, with their values."""
+    return {name: os.environ[name] for name in KERNEL_ENV_VARS if os.environ.get(name, "") != ""}
+
+
 def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads_batch: int,
               n_gpu_layers: int, flash_attn: bool = False, extra_buffers: bool = True,
               device_rows: bool = False) -> dict:
     """What a curve depends on. Size and mtime change when the model file is rewritten; the attention kernel
     changes the cost of a pass of several tokens, and so do llama.cpp's extra CPU weight buffers (repacked or
-    AMX layouts; `llama_load`) and top-1 rows computed in the pass's graph (`MTPModel(device_rows=...)`)."""
+    AMX layouts; `llama_load`), top-1 rows computed in the pass's graph (`MTPModel(device_rows=...)`) and the
+    kernel settings of `KERNEL_ENV_VARS` (a key names them only when one is set, so older curves stay valid)."""
     path = Path(model_path).resolve()
     st = path.stat()
     try:
@@ -156,14 +167,16 @@ def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads
     return {"model": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "backend": backend,
             "threads": threads, "threads_batch": threads_batch, "n_gpu_layers": n_gpu_layers,
             "flash_attn": bool(flash_attn), "extra_buffers": bool(extra_buffers), "device_rows": bool(device_rows),
-            "llama_cpp_python": llama_version}
+            "llama_cpp_python": llama_version, **({"kernel_env": env} if (env := kernel_env()) else {})}
 
 
 def cache_path(key: dict) -> Path:
-    """One file per (model path, backend, threads, attention kernel, weight buffers, device rows): a rewritten
-    model overwrites its stale curve."""
+    """One file per (model path, backend, threads, attention kernel, weight buffers, device rows, kernel
+    settings): a rewritten model overwrites its stale curve."""
     slot = {k: key.get(k) for k in ("model", "backend", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
                                     "extra_buffers", "device_rows")}
+    if "kernel_env" in key:
+        slot["kernel_env"] = key["kernel_env"]
     digest = hashlib.sha256(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir() / "curves" / f"{Path(key['model']).stem[:40]}-{digest}.json"
 

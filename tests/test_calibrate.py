@@ -267,3 +267,21 @@ def test_each_round_times_sizes_largest_first_after_passes_of_their_own_size(mod
     timed = fed[-2 * 3 * (calibrate.WARM_PASSES + 1):]  # after the context fill: 2 rounds x 3 sizes
     block = calibrate.WARM_PASSES + 1
     assert timed == ([8] * block + [2] * block + [1] * block) * 2
+
+
+def test_each_kernel_setting_of_the_environment_keeps_its_own_curve(tmp_path, monkeypatch):
+    for name in calibrate.KERNEL_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    model_file = tmp_path / "m.gguf"
+    model_file.write_bytes(b"GGUF" + b"\0" * 100)
+    release = _key(model_file)
+    assert "kernel_env" not in release  # no setting: the key (and file) of curves saved before settings were keyed
+    calibrate.save_curve(_curve(release, LINEAR_MS))
+    monkeypatch.setenv("MTP_EDGE_MMVQ_FUSION_MAX_COLS", "8")
+    capped = _key(model_file)
+    assert capped["kernel_env"] == {"MTP_EDGE_MMVQ_FUSION_MAX_COLS": "8"}
+    assert calibrate.cache_path(capped) != calibrate.cache_path(release)
+    assert calibrate.load_curve(capped) is None  # the curve of another fusion cap is not this one's
+    calibrate.save_curve(_curve(capped, FLAT_MS))
+    monkeypatch.setenv("MTP_EDGE_MMVQ_FUSION_MAX_COLS", "")  # set but empty counts as unset
+    assert calibrate.load_curve(_key(model_file)).pass_cost() == pytest.approx(LINEAR_MS)

@@ -48,7 +48,8 @@ def test_the_fusions_open_to_eight_columns_once(tmp_path):
     cu, mmvq = _tree(tmp_path)
     assert _run(tmp_path).returncode == 0
     fused_cu, fused_mmvq = cu.read_text(), mmvq.read_text()
-    assert "dst->ne[1] > MMVQ_MAX_BATCH_SIZE" in fused_cu and "dst->ne[1] != 1" not in fused_cu
+    assert "dst->ne[1] > mtp_edge_fusion_max_cols" in fused_cu and "dst->ne[1] != 1" not in fused_cu
+    assert 'getenv("MTP_EDGE_MMVQ_FUSION_MAX_COLS")' in fused_cu and "atoll(env) : 4" in fused_cu
     assert "if constexpr (c_ncols_dst <= MMVQ_MAX_BATCH_SIZE)" in fused_mmvq
     assert "dst->ne[1] <= MMVQ_MAX_BATCH_SIZE" in fused_mmvq and "x_bias->nb[1] == dst->nb[1]" in fused_mmvq
     again = _run(tmp_path)
