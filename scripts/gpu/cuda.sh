@@ -139,3 +139,9 @@ fused_parity_and_quick_curve() {  # jobs AE, AF: an 8-token pass of $M against e
   python3 -c "import json; d=json.load(open('$RES/calibrate_gpu_q8_0_fused_quick_s23.json')); print(d['sizes'], {k: [round(x, 3) for x in v] for k, v in d['cost_ms'].items()})"
   touch $R/calib_done
 }
+carried_llama_cpp_metadata() {  # the package of build_cuda_libs_here.sh before session 24 had no dist-info, and
+  # mtp-edge checks llama-cpp-python's version from it (session 24's first try of job AG stopped there)
+  local d=/tmp/site2/llama_cpp_python-0.3.36.dist-info
+  ls -d /tmp/site2/llama_cpp_python-*.dist-info > /dev/null 2>&1 && return 0
+  mkdir -p $d && printf 'Metadata-Version: 2.1\nName: llama_cpp_python\nVersion: 0.3.36\n' > $d/METADATA && touch $d/RECORD
+}
