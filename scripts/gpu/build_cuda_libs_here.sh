@@ -36,7 +36,9 @@ P=$(python3 -c "import llama_cpp, os; print(os.path.dirname(llama_cpp.__file__))
 rm -rf $W/pkg && mkdir -p $W/pkg && cp -r "$P" $W/pkg/llama_cpp
 rm -rf $W/pkg/llama_cpp/lib/* && find $W/pkg -name __pycache__ -prune -exec rm -rf {} +
 cp -P $B/bin/lib*.so* $W/pkg/llama_cpp/lib/
-tar czf $W/llama_cpp_cuda.tgz -C $W/pkg llama_cpp
+# its dist-info too: mtp-edge reads llama-cpp-python's version from it (session 24's job AG stopped without it)
+cp -r "$(dirname "$P")"/llama_cpp_python-*.dist-info $W/pkg/
+tar czf $W/llama_cpp_cuda.tgz -C $W/pkg .
 rm -rf .carry/l1 .carry/l2 .carry/l3 && mkdir -p .carry/l1 .carry/l2 .carry/l3
 split -b 19000000 $W/llama_cpp_cuda.tgz $W/lpart_
 mv $W/lpart_aa .carry/l1/ && mv $W/lpart_ab .carry/l2/ && { [ -f $W/lpart_ac ] && mv $W/lpart_ac .carry/l3/ || true; }
