@@ -5,7 +5,10 @@ every decode pass of 2..`--max-n` tokens the time of `--saved-kernels` kernels a
 calibrated cost of a pass of n tokens over `--pass-kernels`), and scales each mode's measured speedup by its old
 decode time over its new one. Plain decoding and one-token passes are untouched. Session 23 used it for llama.cpp's
 one-token fusions let through to passes of up to 8 tokens (an 8-token pass: 725 kernels, 146 of them the fusions'
-difference; scripts/cuda_mmvq_fusion.sh).
+difference; scripts/cuda_mmvq_fusion.sh). Session 24 measured that build on an H100 and the projection did not hold
+for 7-8-token passes: the fused pass ran 579 kernels but cost 8% more (its fused kernels cost more per launch), while
+2-4-token passes were 3-6% cheaper. Removing kernels prices them at the pass's old cost per kernel; check the result
+against a measured curve before trusting it (docs/RESULTS.md, session 24).
 
     python benchmarks/project_pass_saving.py --bench BENCH.json --trace TRACE.jsonl.gz --curve CALIBRATE.json \
         [--saved-kernels 146] [--pass-kernels 725] [--max-n 8] [--json OUT]
