@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .llama_build import llama_build_id
+
 if TYPE_CHECKING:
     from .model import MTPModel
 
@@ -156,8 +158,9 @@ def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads
               device_rows: bool = False) -> dict:
     """What a curve depends on. Size and mtime change when the model file is rewritten; the attention kernel
     changes the cost of a pass of several tokens, and so do llama.cpp's extra CPU weight buffers (repacked or
-    AMX layouts; `llama_load`), top-1 rows computed in the pass's graph (`MTPModel(device_rows=...)`) and the
-    kernel settings of `KERNEL_ENV_VARS` (a key names them only when one is set, so older curves stay valid)."""
+    AMX layouts; `llama_load`), top-1 rows computed in the pass's graph (`MTPModel(device_rows=...)`), the
+    kernel settings of `KERNEL_ENV_VARS` (named only when one is set) and the llama.cpp build itself
+    (`llama_build`: a rebuilt library overwrites its stale curve)."""
     path = Path(model_path).resolve()
     st = path.stat()
     try:
@@ -167,7 +170,8 @@ def curve_key(model_path: str | os.PathLike, backend: str, threads: int, threads
     return {"model": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "backend": backend,
             "threads": threads, "threads_batch": threads_batch, "n_gpu_layers": n_gpu_layers,
             "flash_attn": bool(flash_attn), "extra_buffers": bool(extra_buffers), "device_rows": bool(device_rows),
-            "llama_cpp_python": llama_version, **({"kernel_env": env} if (env := kernel_env()) else {})}
+            "llama_cpp_python": llama_version, "llama_build": llama_build_id(),
+            **({"kernel_env": env} if (env := kernel_env()) else {})}
 
 
 def cache_path(key: dict) -> Path:
