@@ -10,6 +10,7 @@ with the old build's curve.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -54,6 +55,7 @@ def fingerprint(paths: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.cache  # the libraries a process has mapped do not change; a key is built for every auto generation
 def llama_build_id() -> str:
     """The fingerprint of the llama.cpp libraries this process runs."""
     return fingerprint(loaded_llama_libraries())
