@@ -145,3 +145,16 @@ carried_llama_cpp_metadata() {  # the package of build_cuda_libs_here.sh before 
   ls -d /tmp/site2/llama_cpp_python-*.dist-info > /dev/null 2>&1 && return 0
   mkdir -p $d && printf 'Metadata-Version: 2.1\nName: llama_cpp_python\nVersion: 0.3.36\n' > $d/METADATA && touch $d/RECORD
 }
+carried_q8_0_on_gpu() {  # jobs AF-AH: the paths, the carried CUDA llama-cpp-python (.carry/l1-l3, built by
+  # build_cuda_libs_here.sh) in /tmp/site2, mtp-edge built here in /tmp/site3, the GSM8K prompt file, and the shipped
+  # adapter merged to Q8_0 at $M; writes $R/done and exits when mtp-edge does not build
+  job_paths
+  mkdir -p /tmp/site2 && cat /tmp/gg/lpart_* | tar xzf - -C /tmp/site2
+  carried_llama_cpp_metadata
+  export LD_LIBRARY_PATH=/tmp/site2/llama_cpp/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . > $R/build.log 2>&1 \
+    || { echo "exit 1 (mtp-edge build)" > $R/done; exit 1; }
+  write_gsm8k_prompts
+  M=/tmp/mtp_q8_0.gguf
+  installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+}

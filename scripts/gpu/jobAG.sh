@@ -7,14 +7,8 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
-job_paths
-mkdir -p /tmp/site2 && cat /tmp/gg/lpart_* | tar xzf - -C /tmp/site2
-export LD_LIBRARY_PATH=/tmp/site2/llama_cpp/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . > $R/build.log 2>&1 \
-  || { echo "exit 1 (mtp-edge build)" > $R/done; exit 1; }
-write_gsm8k_prompts; write_gsm8k_heldout_prompts
-M=/tmp/mtp_q8_0.gguf
-installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+carried_q8_0_on_gpu
+write_gsm8k_heldout_prompts
 ( installed python3 -c "import llama_cpp; print('gpu offload', llama_cpp.llama_supports_gpu_offload())"
   nvidia-smi --query-gpu=name --format=csv,noheader | head -1
   fused_parity_and_quick_curve

@@ -9,15 +9,7 @@
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
-job_paths
-mkdir -p /tmp/site2 && cat /tmp/gg/lpart_* | tar xzf - -C /tmp/site2
-carried_llama_cpp_metadata
-export LD_LIBRARY_PATH=/tmp/site2/llama_cpp/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-python3 -m pip install --no-build-isolation --no-deps --no-cache-dir --target /tmp/site3 . > $R/build.log 2>&1 \
-  || { echo "exit 1 (mtp-edge build)" > $R/done; exit 1; }
-write_gsm8k_prompts
-M=/tmp/mtp_q8_0.gguf
-installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
+carried_q8_0_on_gpu
 ( nvidia-smi --query-gpu=name --format=csv,noheader | head -1
   for cap in ${CAPS:-1 4 8 1 4 8}; do
     MTP_EDGE_MMVQ_FUSION_MAX_COLS=$cap installed python3 -m mtp_edge calibrate -m $M --n-gpu-layers -1 --json \
