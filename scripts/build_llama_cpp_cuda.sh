@@ -8,8 +8,9 @@
 # cuda_mmvq_fusion.sh: an 8-token pass of SmolLM2-135M runs 725 kernels where one token runs 579). Measured on an
 # H100 (docs/RESULTS.md, session 24): same logits as unfused; 2-4-token passes 3-6% cheaper, 7-8-token ones 8% dearer,
 # so only passes of up to MTP_EDGE_MMVQ_FUSION_MAX_COLS tokens (read at run time, default 4) fuse; chat's
-# confadapt_verify went from 1.31x to 1.48-1.52x plain, GSM8K's stayed at 1.83-1.90x (measured fusing up to 8, i.e.
-# MTP_EDGE_MMVQ_FUSION_MAX_COLS=8; the default of 4 is not measured on a GPU yet: scripts/gpu/jobAH.sh).
+# confadapt_verify went from 1.31x to 1.48-1.52x plain, GSM8K's stayed at 1.83-1.90x (fusing up to 8). Session 25
+# measured the default cap of 4 beside 1 and 8 (scripts/gpu/jobAH.sh): the release's curve from 5 tokens on, 7-9%
+# cheaper at 2-4 tokens; GSM8K's confadapt_verify decoded 1,509 tok/s against 1,400-1,459 at cap 8.
 set -euo pipefail
 V=0.3.36
 ARCH=${1:-native}

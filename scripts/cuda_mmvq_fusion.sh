@@ -12,6 +12,8 @@
 # Measured on an H100 (session 24): the fused 8-token pass runs 579 kernels, as one token does, but is no cheaper
 # (1.78 ms against 1.64): the fused kernel is slower per column at 7-8 columns. So MTP_EDGE_MMVQ_FUSION_MAX_COLS
 # (read once, at the first fusion check) caps the pass size that fuses, default 4; 1 gives the release's behaviour.
+# Session 25 measured caps 1, 4 and 8 side by side: cap 1 is the release's curve, cap 4 the release's from 5 tokens on
+# and 7-9% cheaper at 2-4 (docs/RESULTS.md).
 # Usage: bash scripts/cuda_mmvq_fusion.sh LLAMA_CPP_PYTHON_SOURCE_DIR (the unpacked sdist; applied once, idempotent)
 set -euo pipefail
 D=${1:?usage: cuda_mmvq_fusion.sh LLAMA_CPP_PYTHON_SOURCE_DIR}/vendor/llama.cpp/ggml/src/ggml-cuda
