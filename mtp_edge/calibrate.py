@@ -144,8 +144,10 @@ def backend_name(n_gpu_layers: int) -> str:
 
 
 # llama.cpp settings read from the environment that change what a pass of several tokens costs: CUDA's kernel
-# fusions and graphs, and the pass size up to which scripts/cuda_mmvq_fusion.sh's build fuses
-KERNEL_ENV_VARS = ("GGML_CUDA_DISABLE_FUSION", "GGML_CUDA_DISABLE_GRAPHS", "MTP_EDGE_MMVQ_FUSION_MAX_COLS")
+# fusions and graphs, the pass size up to which scripts/cuda_mmvq_fusion.sh's build fuses, and whether
+# scripts/cuda_mmvq_wide.sh's build widens the matmuls of 5-8-token passes
+KERNEL_ENV_VARS = ("GGML_CUDA_DISABLE_FUSION", "GGML_CUDA_DISABLE_GRAPHS", "MTP_EDGE_MMVQ_FUSION_MAX_COLS",
+                   "MTP_EDGE_MMVQ_WIDE")
 
 
 def kernel_env() -> dict:
