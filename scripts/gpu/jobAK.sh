@@ -3,13 +3,14 @@
 # 4 tokens and 1.49 at 5 (session 25's jobAH, caps 4 and 8 alike): llama.cpp drops from 4 warps to 2 there. Order:
 # parity of 5- and 8-token passes (wide against MTP_EDGE_MMVQ_WIDE=0 and against one-token passes), the full curve
 # with MTP_EDGE_MMVQ_WIDE=0 and 1 alternated, GSM8K and chat benches with it on.
-# Usage: the part calls, the three library calls, `call3.sh jobAK.sh 0; pollI.sh N gsm8k_done`, `pollI.sh N done`.
+# Usage: the part calls, the three library calls, `call3.sh jobAK.sh 0; pollI.sh N gsm8k_done`, `pollI.sh N done`
+# (short of device time: `PARITY_NS=8 WIDES="0 1" SKIP_CHAT=1 bash .carry/dev/call3.sh jobAK.sh 0`).
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
 carried_q8_0_on_gpu
 ( nvidia-smi --query-gpu=name --format=csv,noheader | head -1
-  for n in 5 8; do
+  for n in ${PARITY_NS:-5 8}; do
     MTP_EDGE_MMVQ_WIDE=0 installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n $n \
       --save /tmp/narrow$n.npy --json $RES/parity_narrow${n}_s25.json
     MTP_EDGE_MMVQ_WIDE=1 installed python3 $REPO/benchmarks/pass_parity.py -m $M --n-gpu-layers -1 --n $n \
