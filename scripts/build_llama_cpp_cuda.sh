@@ -11,6 +11,10 @@
 # confadapt_verify went from 1.31x to 1.48-1.52x plain, GSM8K's stayed at 1.83-1.90x (fusing up to 8). Session 25
 # measured the default cap of 4 beside 1 and 8 (scripts/gpu/jobAH.sh): the release's curve from 5 tokens on, 7-9%
 # cheaper at 2-4 tokens; GSM8K's confadapt_verify decoded 1,509 tok/s against 1,400-1,459 at cap 8.
+# MTP_EDGE_MMVQ_WIDE=1 also keeps 4 warps in the quantized matmuls of 5-8-token passes where K is small (scripts/
+# cuda_mmvq_wide.sh; llama.cpp drops to 2 there, where an H100 pass jumps from 1.28 ms at 4 tokens to 1.49 at 5).
+# Built and tested here, not yet measured on a GPU (scripts/gpu/jobAK.sh); MTP_EDGE_MMVQ_WIDE=0 at run time turns
+# it off in a build that has it.
 set -euo pipefail
 V=0.3.36
 ARCH=${1:-native}
@@ -21,6 +25,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 tar xzf "$T/llama_cpp_python-$V.tar.gz" -C "$T"
 bash "$(dirname "$0")/cuda_graph_key.sh" "$T/llama_cpp_python-$V"
 [ "${MTP_EDGE_MMVQ_FUSION:-0}" = 1 ] && bash "$(dirname "$0")/cuda_mmvq_fusion.sh" "$T/llama_cpp_python-$V"
+[ "${MTP_EDGE_MMVQ_WIDE:-0}" = 1 ] && bash "$(dirname "$0")/cuda_mmvq_wide.sh" "$T/llama_cpp_python-$V"
 CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH ${CMAKE_ARGS:-}" \
   "$PY" -m pip install --force-reinstall --no-deps --no-cache-dir "$T/llama_cpp_python-$V"
 "$PY" -c "import llama_cpp; assert llama_cpp.llama_supports_gpu_offload(), 'built without GPU offload'; print('llama-cpp-python', llama_cpp.__version__, 'with CUDA, one graph per pass size')"
