@@ -144,10 +144,11 @@ def backend_name(n_gpu_layers: int) -> str:
 
 
 # llama.cpp settings read from the environment that change what a pass of several tokens costs: CUDA's kernel
-# fusions and graphs, the pass size up to which scripts/cuda_mmvq_fusion.sh's build fuses, and whether
-# scripts/cuda_mmvq_wide.sh's build widens the matmuls of 5-8-token passes
+# fusions and graphs, the pass size up to which scripts/cuda_mmvq_fusion.sh's build fuses, whether
+# scripts/cuda_mmvq_wide.sh's build widens the matmuls of 5-8-token passes, and whether scripts/cpu_q8_0_ncols.sh's
+# build runs Q8_0 passes of 2-8 tokens with its own kernel
 KERNEL_ENV_VARS = ("GGML_CUDA_DISABLE_FUSION", "GGML_CUDA_DISABLE_GRAPHS", "MTP_EDGE_MMVQ_FUSION_MAX_COLS",
-                   "MTP_EDGE_MMVQ_WIDE")
+                   "MTP_EDGE_MMVQ_WIDE", "MTP_EDGE_CPU_Q8_0_NCOLS")
 
 
 def kernel_env() -> dict:
