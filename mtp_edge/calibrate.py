@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 CURVE_VERSION = 4
 MAX_PASS = 32  # the policy's curve covers passes of 1..32 tokens
 WARM_PASSES = 2  # untimed passes of the same size before each timed one (CUDA captures a graph on the 2nd)
+# steady passes timed after them, each a sample: on a 2-core CPU one pass's time varies by +-15-25% (session 25),
+# and a quick curve of one sample a size and round put a 3-token pass 23% over the loop's and 7 tokens 10% under
+TIMED_PASSES = 3
 QUICK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 FULL_SIZES = tuple(range(1, MAX_PASS + 1))
 QUICK_DEPTHS = (128,)
@@ -244,7 +247,8 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
     The curve prices passes as the decode loop meets them: plain decoding repeats one-token passes, and with
     masks the loop feeds passes of one shape on a GPU (fixed_shape), where llama.cpp's CUDA backend replays a
     captured graph once a shape repeats (about half the cost of running it afresh). So each timed pass follows
-    `WARM_PASSES` untimed passes of its own size; rounds go over all sizes, which spreads a drift in machine
+    `WARM_PASSES` untimed passes of its own size, and `TIMED_PASSES` of them are timed in a row, each a sample of
+    the median; rounds go over all sizes, which spreads a drift in machine
     speed over every size, largest first: on some CPUs a small pass runs slow for several passes after large
     ones (an Intel Xeon, session 22: the third one-token pass after 32-token passes 40% over a steady run of
     them), and plain decoding is a steady run of one-token passes. Leaves the model's cache empty.
@@ -271,10 +275,11 @@ def measure_curve(model: MTPModel, *, sizes: tuple[int, ...] = QUICK_SIZES, dept
                 samples: dict[int, list[float]] = {n: [] for n in sizes}
                 for _ in range(repeats):
                     for n in sorted(sizes, reverse=True):
-                        for _ in range(WARM_PASSES + 1):
+                        for i in range(WARM_PASSES + TIMED_PASSES):
                             dt = _decode(ctx, batch, tokens[depth:depth + n], depth, outputs=n)
                             llama_cpp.llama_memory_seq_rm(mem, 0, depth, -1)
-                        samples[n].append(dt * 1e3)  # the last of the block
+                            if i >= WARM_PASSES:
+                                samples[n].append(dt * 1e3)
                 cost[depth] = [statistics.median(samples[n]) for n in sizes]
         finally:
             llama_cpp.llama_batch_free(batch)

@@ -264,8 +264,8 @@ def test_each_round_times_sizes_largest_first_after_passes_of_their_own_size(mod
 
     monkeypatch.setattr(calibrate, "_decode", recording_decode)
     calibrate.measure_curve(model, sizes=(1, 2, 8), depths=(16,), repeats=2)
-    timed = fed[-2 * 3 * (calibrate.WARM_PASSES + 1):]  # after the context fill: 2 rounds x 3 sizes
-    block = calibrate.WARM_PASSES + 1
+    block = calibrate.WARM_PASSES + calibrate.TIMED_PASSES
+    timed = fed[-2 * 3 * block:]  # after the context fill: 2 rounds x 3 sizes
     assert timed == ([8] * block + [2] * block + [1] * block) * 2
 
 
