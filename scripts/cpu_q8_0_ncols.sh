@@ -14,9 +14,12 @@ D=${1:?usage: cpu_q8_0_ncols.sh LLAMA_CPP_PYTHON_SOURCE_DIR}/vendor/llama.cpp/gg
   echo "cpu_q8_0_ncols.sh: no $D/ggml-cpu.c: pass the unpacked llama-cpp-python source folder" >&2; exit 1; }
 MARK="mtp-edge: Q8_0 matmuls of 2-8 tokens, one weight load for all"
 if grep -q "$MARK" "$D/ggml-cpu.c"; then echo "cpu_q8_0_ncols.sh: $D already has the multi-token Q8_0 kernel"; exit 0; fi
-python3 - "$D" "$MARK" <<'PY'
+python3 - "$D" "$MARK" "$(dirname "$0")" <<'PY'
 import sys
 from pathlib import Path
+
+sys.path.insert(0, sys.argv[3])
+from apply_source_edits import apply_edits  # noqa: E402
 
 d, mark = Path(sys.argv[1]), sys.argv[2]
 kernel = f"""
@@ -97,15 +100,6 @@ edits = {
          kernel.lstrip("\n") + "\nvoid ggml_vec_dot_q8_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs,"),
     ],
 }
-texts = {name: (d / name).read_text() for name in edits}
-for name, pairs in edits.items():
-    for old, _ in pairs:
-        if texts[name].count(old) != 1:
-            sys.exit(f"cpu_q8_0_ncols.sh: the expected code of llama-cpp-python 0.3.36 is not in {d / name} "
-                     "(another version?)")
-for name, pairs in edits.items():  # every edit checked before any file is written
-    for old, new in pairs:
-        texts[name] = texts[name].replace(old, new)
-    (d / name).write_text(texts[name])
+apply_edits("cpu_q8_0_ncols.sh", d, edits)  # every edit checked before any file is written
 PY
 grep -q "$MARK" "$D/ggml-cpu.c" && echo "cpu_q8_0_ncols.sh: $D runs Q8_0 passes of 2-8 tokens with one weight load"

@@ -21,9 +21,12 @@ D=${1:?usage: cuda_mmvq_fusion.sh LLAMA_CPP_PYTHON_SOURCE_DIR}/vendor/llama.cpp/
   echo "cuda_mmvq_fusion.sh: no $D/mmvq.cu: pass the unpacked llama-cpp-python source folder" >&2; exit 1; }
 MARK="mtp-edge: mmvq fusion for passes of up to 8 tokens"
 if grep -q "$MARK" "$D/mmvq.cu"; then echo "cuda_mmvq_fusion.sh: $D already fuses multi-token passes"; exit 0; fi
-python3 - "$D" "$MARK" <<'PY'
+python3 - "$D" "$MARK" "$(dirname "$0")" <<'PY'
 import sys
 from pathlib import Path
+
+sys.path.insert(0, sys.argv[3])
+from apply_source_edits import apply_edits  # noqa: E402
 
 d, mark = Path(sys.argv[1]), sys.argv[2]
 edits = {
@@ -56,15 +59,6 @@ edits = {
             f"    if constexpr (c_ncols_dst <= MMVQ_MAX_BATCH_SIZE) {{  // {mark}\n        if (has_fusion) {{"),
     ],
 }
-texts = {name: (d / name).read_text() for name in edits}
-for name, pairs in edits.items():
-    for old, _ in pairs:
-        if texts[name].count(old) != 1:
-            sys.exit(f"cuda_mmvq_fusion.sh: the expected code of llama-cpp-python 0.3.36 is not in {d / name} "
-                     "(another version?)")
-for name, pairs in edits.items():  # every edit checked before any file is written
-    for old, new in pairs:
-        texts[name] = texts[name].replace(old, new)
-    (d / name).write_text(texts[name])
+apply_edits("cuda_mmvq_fusion.sh", d, edits)  # every edit checked before any file is written
 PY
 grep -q "$MARK" "$D/mmvq.cu" && echo "cuda_mmvq_fusion.sh: $D fuses passes of up to 8 tokens"

@@ -14,9 +14,12 @@ D=${1:?usage: cuda_mmvq_wide.sh LLAMA_CPP_PYTHON_SOURCE_DIR}/vendor/llama.cpp/gg
 [ -f "$D/mmvq.cu" ] || { echo "cuda_mmvq_wide.sh: no $D/mmvq.cu: pass the unpacked llama-cpp-python source folder" >&2; exit 1; }
 MARK="mtp-edge: 4 warps for 5-8 columns where K is small"
 if grep -q "$MARK" "$D/mmvq.cu"; then echo "cuda_mmvq_wide.sh: $D already widens 5-8-column matmuls"; exit 0; fi
-python3 - "$D/mmvq.cu" "$MARK" <<'PY'
+python3 - "$D/mmvq.cu" "$MARK" "$(dirname "$0")" <<'PY'
 import sys
 from pathlib import Path
+
+sys.path.insert(0, sys.argv[3])
+from apply_source_edits import apply_edits  # noqa: E402
 
 path, mark = Path(sys.argv[1]), sys.argv[2]
 text = path.read_text()
@@ -51,11 +54,6 @@ for c in range(5, 9):  # the launches of 5-8 columns: the 4-warp kernel where wi
     indent = lambda s: "".join("    " + line if line.strip() else line for line in s.splitlines(True))
     edits.append((head + body, head + "            if (wide_k) {\n" + indent(wide) + "            } else {\n"
                   + indent(body) + "            }\n"))
-for old, _ in edits:
-    if text.count(old) != 1:
-        sys.exit(f"cuda_mmvq_wide.sh: the expected code of llama-cpp-python 0.3.36 is not in {path} (another version?)")
-for old, new in edits:  # every edit checked before the file is written
-    text = text.replace(old, new)
-path.write_text(text)
+apply_edits("cuda_mmvq_wide.sh", path.parent, {path.name: edits})  # all checked before the file is written
 PY
 grep -q "$MARK" "$D/mmvq.cu" && echo "cuda_mmvq_wide.sh: $D launches 4 warps for 5-8-column matmuls with small K"

@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD W=${WORK:-/tmp/cudabuild}
 T=$W/toolkit/nvidia/cu13 SRC=$W/llama_cpp_python-0.3.36 B=$W/build
+export PATH=$T/bin:$PATH
 if [ "${REBUILD:-0}" != 1 ]; then
 mkdir -p $W/wheels $W/toolkit
 # the compiler, runtime, headers and cuBLAS of CUDA 13.0, as PyPI ships them
@@ -29,9 +30,6 @@ rm -rf $SRC && tar xzf $W/llama_cpp_python-0.3.36.tar.gz -C $W
 bash scripts/cuda_graph_key.sh $SRC
 [ "${MMVQ_FUSION:-1}" = 1 ] && bash scripts/cuda_mmvq_fusion.sh $SRC
 [ "${MMVQ_WIDE:-1}" = 1 ] && bash scripts/cuda_mmvq_wide.sh $SRC
-fi
-export PATH=$T/bin:$PATH
-if [ "${REBUILD:-0}" != 1 ]; then
 cmake -S $SRC/vendor/llama.cpp -B $B -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER=$T/bin/nvcc \
   -DCUDAToolkit_ROOT=$T -DGGML_CUDA_NO_VMM=ON -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_TYPE=Release \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
