@@ -73,7 +73,8 @@ def judge(path: str, overrides: dict) -> dict:
         return {}  # no bench JSON beside the trace: nothing to judge this pricing on
     k_max = max(t.sizes)  # with_every_size adds only sizes below the largest row
     common = dict(start_untimed=True, priced_switches=True, fill=True)
-    before = rg.replay_auto(t.sizes, t.costs, k_max, lambda: _core.ThroughputGuard(masks_margin=0.0), True, **common)
+    before = rg.replay_auto(t.sizes, t.costs, k_max, lambda: _core.ThroughputGuard(masks_margin=0.0, cost_decay=0.0),
+                            True, **common)
     main = rg.replay_auto(t.sizes, t.costs, k_max, _core.ThroughputGuard, True, next_size=True, **common)
     return {"best_fixed_k": t.best_fixed_k, "best_fixed": t.best_fixed,
             "before_s16": rg.median_speedup(before["per_generation"], t.plain, t.repeats),

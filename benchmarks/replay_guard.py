@@ -26,7 +26,7 @@ from pathlib import Path
 
 PLAIN_ROW = "mtp-edge k_max=1"
 SWITCH_ROW = "auto"  # the row whose passes change size: where the switch cost is measured
-MAIN = "auto, + masks kept on a near tie (main)"  # what the decoder does now
+MAIN = "auto, + cost over ~8 windows (main)"  # what the decoder does now
 
 
 @dataclass
@@ -151,7 +151,8 @@ def pass_at(at: int, starts: list[int], passes: list[dict]) -> tuple[dict, int]:
 def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, make_guard, choose_size: bool,
                 start_untimed: bool = False, priced_switches: bool = False, forget: bool = False,
                 fill: bool = False, pass_margin: float | None = None, next_size: bool = False,
-                warmup_tokens: int = 0, answer_rule: tuple | None = None) -> dict:
+                warmup_tokens: int = 0, answer_rule: tuple | None = None,
+                jitter: list[float] | None = None, jitter_at: int = 0) -> dict:
     """Auto (fixed shape) over every generation: the decoder's choose_masks / probe / guard logic, per pass
     (`make_guard`: a ThroughputGuard factory, or None for no guard); the pass size k_max, or (`choose_size`)
     best_fixed_pass's per generation, taken from the fixed row of that size.
@@ -166,7 +167,8 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
     estimate before the first generation, as a shared memory would; `answer_rule` (min_passes, margin[, use_loop]):
     once an answer has run min_passes passes with masks, the rest of it runs plain if its own tokens a pass make masks
     more than margin slower than plain by the policy's curve (or the loop's costs), those passes kept from the guard
-    (benchmarks/replay_answer_rule.py, session 22: not adopted)."""
+    (benchmarks/replay_answer_rule.py, session 22: not adopted); `jitter`: the machine's drift, a multiplier for
+    each pass in turn from `jitter_at` on (jitter_from)."""
     from mtp_edge import _core
 
     most = k_max - 1
@@ -226,6 +228,8 @@ def replay_auto(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int
                 fed, emitted = size, min(emitted, total - at)
                 est.record(here["masks"], emitted - 1)
             spent = costs.pass_s(fed, previous)
+            if jitter:
+                spent *= jitter[(jitter_at + passes) % len(jitter)]
             if guard is not None and not (answer_plain and guard.masks_allowed):
                 guard.record(spent, emitted)
             seconds, tokens, passes, plain = seconds + spent, tokens + emitted, passes + 1, plain + (masks == 0)
@@ -253,6 +257,62 @@ def fixed_generations(gens: list[list[dict]], costs: LoopCosts, size: int) -> li
     return [(sum(p["emitted"] for p in g), costs.pass_s_by_size[size] * len(g) + costs.start_s) for g in gens]
 
 
+def jitter_from(gens: list[list[dict]]) -> list[float]:
+    """A row's pass times in the order they ran, over their mean: how the machine's speed moved pass by pass
+    (in stretches: shared machines drift), to apply to every pass size alike."""
+    times = [p["seconds"] for g in gens for p in g]
+    mean = statistics.fmean(times)
+    return [t / mean for t in times]
+
+
+def jittered_fixed(gens: list[list[dict]], costs: LoopCosts, size: int, jitter: list[float],
+                   at: int) -> list[tuple[int, float]]:
+    """fixed_generations with each pass's cost multiplied by the drift, as replay_auto does."""
+    out, n = [], 0
+    for g in gens:
+        seconds = costs.start_s
+        for _ in g:
+            seconds += costs.pass_s_by_size[size] * jitter[(at + n) % len(jitter)]
+            n += 1
+        out.append((sum(p["emitted"] for p in g), seconds))
+    return out
+
+
+def replay_cost_memory(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, jitter: list[float],
+                       repeats: int, plain_gens: list[list[dict]], per_pass: bool, starts: int = 8) -> dict:
+    """Main's auto with the guard's cost smoothed over ~8 windows (session 26) and with the latest window's cost
+    (before), beside always-plain and always-masks: per policy the bench's median speedup over plain at the trace's
+    median costs, and under the machine's drift (`jitter`) started at `starts` points of it, the median and worst
+    of those runs and their median plain share. `per_pass`: passes chosen one by one, as on a CPU (no one-shape
+    passes), else main's one-shape passes (a GPU)."""
+    from mtp_edge import _core
+
+    guards = {MAIN: _core.ThroughputGuard,
+              "auto, latest window's cost (before session 26)": lambda: _core.ThroughputGuard(cost_decay=0.0)}
+    out: dict[str, dict] = {}
+    for i in range(starts + 1):  # run 0: no drift
+        at, drift = (i - 1) * len(jitter) // starts, jitter if i > 0 else None
+        plain = (jittered_fixed(plain_gens, costs, 1, drift, at) if drift else fixed_generations(plain_gens, costs, 1))
+        rows = {f"always masks (k_max={n})": ((jittered_fixed(sizes[n], costs, n, drift, at) if drift
+                                                else fixed_generations(sizes[n], costs, n)), 0.0) for n in sorted(sizes)}
+        for name, make in guards.items():
+            r = replay_auto(sizes, costs, k_max, make, True, start_untimed=True, priced_switches=True,
+                            fill=not per_pass, next_size=not per_pass, jitter=drift, jitter_at=at)
+            rows[name] = (r["per_generation"], r["plain_share"])
+        for name, (per_generation, plain_share) in rows.items():
+            o = out.setdefault(name, {"speedups_drift": [], "plain_shares_drift": []})
+            speedup = median_speedup(per_generation, plain, repeats)
+            if drift is None:
+                o["speedup"], o["plain_share"] = speedup, plain_share
+            else:
+                o["speedups_drift"].append(speedup)
+                o["plain_shares_drift"].append(plain_share)
+    for o in out.values():
+        o["median_speedup_drift"], o["worst_speedup_drift"] = statistics.median(o["speedups_drift"]), min(o["speedups_drift"])
+        o["median_plain_share_drift"] = statistics.median(o["plain_shares_drift"])
+    return out
+
+
 def median_speedup(per_generation: list[tuple[int, float]], plain: list[tuple[int, float]], repeats: int) -> float:
     """The bench's figure: per prompt the median over its repeats of tok/s over plain's, then the median over
     prompts (generations come prompt by prompt, `repeats` each)."""
@@ -275,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="feed the estimate the first N tokens' passes of the first generation before it starts, as "
                          "an earlier short run under the same rule would (session 16's bench: 8 tokens, and the "
                          "k_max=6 row, shared auto's memory); 0: none, the decoder since session 16")
+    ap.add_argument("--cost-memory", choices=["per-pass", "one-shape"], default=None,
+                    help="also replay the guard's cost memory (main's ~8 windows against the latest window's) with "
+                         "passes chosen one by one (a CPU) or main's one-shape passes (a GPU), at the trace's median "
+                         "costs and under the machine's own drift: every pass's cost times the plain row's pass times "
+                         "in order, over their mean, from 8 starting points")
     args = ap.parse_args(argv)
 
     rows = load_rows(args.trace)
@@ -303,11 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     def old_guard(yield_decay: float = 0.875):
         """The guard before session 9: a yield memory of ~8 windows, plain passes measured after the first window
         with masks."""
-        return lambda: _core.ThroughputGuard(yield_decay, 1, 0.0)
+        return lambda: _core.ThroughputGuard(yield_decay, 1, 0.0, cost_decay=0.0)
 
     def no_margin_guard():
         """The guard before session 18: masks and plain judged on their measured time per token alone."""
-        return _core.ThroughputGuard(masks_margin=0.0)
+        return _core.ThroughputGuard(masks_margin=0.0, cost_decay=0.0)
 
     results["auto, no guard"] = replay_auto(sizes, costs, k_max, None, False)
     results["auto, guard judging one window"] = replay_auto(sizes, costs, k_max, old_guard(0.0), False)
@@ -327,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     results["auto, + resized only on enough passes"] = replay_auto(
         sizes, costs, k_max, no_margin_guard, True, start_untimed=True, priced_switches=True, fill=True,
         next_size=True, warmup_tokens=args.warmup_tokens)
+    results["auto, + masks kept on a near tie"] = replay_auto(
+        sizes, costs, k_max, lambda: _core.ThroughputGuard(cost_decay=0.0), True, start_untimed=True,
+        priced_switches=True, fill=True, next_size=True, warmup_tokens=args.warmup_tokens)
     results[MAIN] = replay_auto(sizes, costs, k_max, _core.ThroughputGuard, True, start_untimed=True,
                                 priced_switches=True, fill=True, next_size=True, warmup_tokens=args.warmup_tokens)
     tokens = sum(p["emitted"] for g in sizes[k_max] for p in g)
@@ -341,10 +409,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"{name:<56} {r['tok_s']:>8.1f} {r['tok_s'] / base:>9.3f} {r['median_speedup']:>14.3f} "
               f"{r['plain_share']:>13.1%}  {r.get('sizes', '')}")
+    memory = None
+    if args.cost_memory:
+        memory = replay_cost_memory(with_every_size(sizes, costs), costs, k_max, jitter_from(plain_gens), repeats,
+                                    plain_gens, per_pass=args.cost_memory == "per-pass")
+        print(f"the guard's cost memory, {args.cost_memory} passes; median speedup / plain passes at the median "
+              f"costs, then under the plain row's drift (8 starts: median, worst, median plain passes):")
+        for name, o in memory.items():
+            print(f"{name:<56} {o['speedup']:>7.3f} {o['plain_share']:>6.1%}   drift {o['median_speedup_drift']:.3f} "
+                  f"{o['worst_speedup_drift']:.3f} {o['median_plain_share_drift']:>6.1%}")
     if args.json:
         Path(args.json).write_text(json.dumps({"trace": args.trace, "costs_s": {str(k): v for k, v in
                                                costs.pass_s_by_size.items()}, "switch_s": costs.switch_s, "start_s": costs.start_s,
-                                               "tokens_max_row": tokens, "policies": results}, indent=1) + "\n")
+                                               "tokens_max_row": tokens, "policies": results, "cost_memory": memory},
+                                              indent=1) + "\n")
     return 0
 
 

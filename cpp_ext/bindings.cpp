@@ -153,9 +153,10 @@ NB_MODULE(_core, m) {
         .def("record", &mtp::ProbeSchedule::record, "masks"_a, "accepted"_a)
         .def_prop_ro("interval", &mtp::ProbeSchedule::interval);
     nb::class_<mtp::ThroughputGuard>(m, "ThroughputGuard")
-        .def(nb::init<double, int, double>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay,
+        .def(nb::init<double, int, double, double>(), "yield_decay"_a = mtp::ThroughputGuard::kYieldDecay,
              "first_masks_windows"_a = mtp::ThroughputGuard::kFirstMasksWindows,
-             "masks_margin"_a = mtp::ThroughputGuard::kMasksMargin)
+             "masks_margin"_a = mtp::ThroughputGuard::kMasksMargin,
+             "cost_decay"_a = mtp::ThroughputGuard::kCostDecay)
         .def_ro_static("first_masks_windows", &mtp::ThroughputGuard::kFirstMasksWindows)
         .def_prop_ro("masks_allowed", &mtp::ThroughputGuard::masks_allowed)
         .def("record", &mtp::ThroughputGuard::record, "seconds"_a, "tokens"_a)

@@ -217,11 +217,16 @@ void ThroughputGuard::end_window() {
         revisit_at = std::max(revisit_at, std::min(kMostRevisit, static_cast<int>(std::ceil(
                                                        2.0 * switch_s_ / (kExploreBudget * window_time)))));
     }
-    // The latest window's cost per pass (what the next passes will cost) over the regime's smoothed yield.
+    // The regime's recent cost per pass (what the next passes will cost) over its longer-smoothed yield.
     if (window_tokens_ > 0.0) {
         yield_tokens_[regime_] = yield_decay_ * yield_tokens_[regime_] + window_tokens_;
         yield_passes_[regime_] = yield_decay_ * yield_passes_[regime_] + window_passes_;
-        per_token_[regime_] = (window_s_ / window_passes_) * yield_passes_[regime_] / yield_tokens_[regime_];
+        // Both regimes' cost memories fade with every window, run or not: a regime re-measured after a long spell
+        // of the other is judged on what it costs now (the machine may have changed), not on windows long past.
+        for (int r = 0; r < 2; ++r) cost_s_[r] *= cost_decay_, cost_passes_[r] *= cost_decay_;
+        cost_s_[regime_] += window_s_;
+        cost_passes_[regime_] += window_passes_;
+        per_token_[regime_] = (cost_s_[regime_] / cost_passes_[regime_]) * yield_passes_[regime_] / yield_tokens_[regime_];
         if (regime_ == kMasks) masks_windows_ += 1;
     }
     pass_in_window_ = 0;

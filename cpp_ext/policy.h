@@ -138,12 +138,15 @@ private:
 // one-token pass on an H200; other processes; caches). The guard alternates windows of passes between
 // "masks allowed" and "plain", keeps the measured time per emitted token of each, and runs the faster one,
 // re-measuring the slower one at growing intervals.
-// Time per token = (the latest window's seconds per pass) / (tokens per pass over the last ~50 windows of that
-// regime). Costs are taken as they are now (they jump when the machine changes); the yield is smoothed because
+// Time per token = (seconds per pass over that regime's windows of the last ~8) / (tokens per pass over its last ~50).
+// Costs are taken as they are lately (they jump when the machine changes); the yield is smoothed because
 // a 16-pass window's tokens per pass swing with the text (GSM8K on an H200: windows of 1.1 and 2.7 tokens a pass
 // around a mean of 1.9, where masks pay above 1.38). Judged on one window, a poor stretch switched the guard to
 // plain for 64 passes and more: 5% of the masks regime's throughput lost (benchmarks/replay_guard.py). Where the
 // text itself stops paying for masks, the acceptance estimate behind choose_masks is what answers.
+// The cost is smoothed too, because where passes are chosen one by one (the CPU: plain passes and passes with masks
+// mixed in one window) a window's cost and its yield move together, and the latest window's cost over a yield of
+// ~50 windows swung with the mix: on a 2-core CPU's chat the guard ran plain for 26-38% of passes where masks paid.
 class ThroughputGuard {
 public:
     static constexpr int kWindow = 16;       // passes per window
@@ -154,6 +157,10 @@ public:
     // where in an answer a window falls (chat answers on an H200: openings 1.25-1.46 ms a token, tails 1.08-1.14);
     // with ~8 windows, masks that carried on into the next answer's opening were judged slower than plain there.
     static constexpr double kYieldDecay = 0.98;
+    // Per window of either regime: the cost's memory is ~8 windows of time, so a drift or a change of machine state
+    // shows within a few. Judged on the latest window alone, a CPU's chat ran plain for a third of its passes where
+    // masks paid (session 26).
+    static constexpr double kCostDecay = 0.875;
     static constexpr double kExploreBudget = 0.03;  // a re-measurement's two changes of pass size: <= 3% of the time
     static constexpr int kMostRevisit = 256;       // ... within this many windows at most
     static constexpr int kFirstMasksWindows = 12;  // windows with masks before plain passes are first measured
@@ -165,10 +172,12 @@ public:
     static constexpr double kMasksMargin = 0.03;
 
     // `yield_decay` 0 judges each regime by its latest window alone (this guard before session 7);
-    // `first_masks_windows` 1 measures plain passes after the first window with masks (before session 9).
+    // `first_masks_windows` 1 measures plain passes after the first window with masks (before session 9);
+    // `cost_decay` 0 takes the latest window's cost per pass (before session 26).
     explicit ThroughputGuard(double yield_decay = kYieldDecay, int first_masks_windows = kFirstMasksWindows,
-                             double masks_margin = kMasksMargin)
-        : yield_decay_(yield_decay), first_masks_windows_(first_masks_windows), masks_margin_(masks_margin) {}
+                             double masks_margin = kMasksMargin, double cost_decay = kCostDecay)
+        : yield_decay_(yield_decay), cost_decay_(cost_decay), first_masks_windows_(first_masks_windows),
+          masks_margin_(masks_margin) {}
 
     // Whether the current window may append masks.
     bool masks_allowed() const { return regime_ == kMasks; }
@@ -194,10 +203,12 @@ private:
     // Time per token as judged: masks' discounted by masks_margin_.
     double judged(int regime) const { return regime == kMasks ? per_token_[kMasks] / (1.0 + masks_margin_) : per_token_[kPlain]; }
     double yield_decay_;
+    double cost_decay_;
     int first_masks_windows_;
     double masks_margin_;
     double window_s_ = 0.0, window_tokens_ = 0.0, window_passes_ = 0.0;
     double yield_tokens_[2] = {0.0, 0.0}, yield_passes_[2] = {0.0, 0.0};  // decayed sums per regime
+    double cost_s_[2] = {0.0, 0.0}, cost_passes_[2] = {0.0, 0.0};          // the same, at cost_decay_
     double per_token_[2] = {-1.0, -1.0};
     int windows_in_regime_ = 0;  // consecutive windows run in the current regime
     int masks_windows_ = 0;      // timed windows run with masks allowed, all told
