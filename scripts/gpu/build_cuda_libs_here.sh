@@ -45,7 +45,9 @@ cp -P $B/bin/lib*.so* $W/pkg/llama_cpp/lib/
 # its dist-info too: mtp-edge reads llama-cpp-python's version from it (session 24's job AG stopped without it)
 cp -r "$(dirname "$P")"/llama_cpp_python-*.dist-info $W/pkg/
 tar czf $W/llama_cpp_cuda.tgz -C $W/pkg .
-rm -rf .carry/l1 .carry/l2 .carry/l3 && mkdir -p .carry/l1 .carry/l2 .carry/l3
-split -b 19000000 $W/llama_cpp_cuda.tgz $W/lpart_
-mv $W/lpart_aa .carry/l1/ && mv $W/lpart_ab .carry/l2/ && { [ -f $W/lpart_ac ] && mv $W/lpart_ac .carry/l3/ || true; }
-du -sh .carry/l1 .carry/l2 .carry/l3
+# 13 MB parts, one a call: a call carries the checkout (47 MiB in session 26, docs/results/traces growing) and one
+# part within 64 MiB; 19 MB parts stopped fitting in session 26
+rm -rf .carry/l1 .carry/l2 .carry/l3 .carry/l4 .carry/l5
+split -b 13000000 $W/llama_cpp_cuda.tgz $W/lpart_
+i=1; for part in $W/lpart_*; do mkdir -p .carry/l$i && mv "$part" .carry/l$i/; i=$((i + 1)); done
+du -sh .carry/l?

@@ -2,7 +2,7 @@
 # cpp_ext/policy.h kCostDecay) on the GPU, where the replays of the H100 and H200 traces put it level with the
 # guard before. GSM8K, chat and both held-out sets at the default build (keyed graphs, fusion cap 4; the carried
 # library's 4-warp patch switched off, as scripts/build_llama_cpp_cuda.sh builds by default), as jobAI.sh.
-# Usage: the part calls, the three library calls, `call3.sh jobAL.sh 0; pollI.sh N gsm8k_done`, `pollI.sh N done`.
+# Usage: the part calls, the library calls (four since session 26: .carry/l1-l4), `call3.sh jobAL.sh 0; pollI.sh N gsm8k_done`, `pollI.sh N done`.
 set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
