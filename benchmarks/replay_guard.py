@@ -252,9 +252,18 @@ def answer_rule_says_plain(tokens_a_pass: float, size: int, costs: LoopCosts, cu
     return tokens_a_pass / this * (1 + margin) < 1 / one
 
 
-def fixed_generations(gens: list[list[dict]], costs: LoopCosts, size: int) -> list[tuple[int, float]]:
-    """(tokens, seconds) of each generation of a fixed row at the replay's costs (its start's extra included)."""
-    return [(sum(p["emitted"] for p in g), costs.pass_s_by_size[size] * len(g) + costs.start_s) for g in gens]
+def fixed_generations(gens: list[list[dict]], costs: LoopCosts, size: int, jitter: list[float] | None = None,
+                      jitter_at: int = 0) -> list[tuple[int, float]]:
+    """(tokens, seconds) of each generation of a fixed row at the replay's costs (its start's extra included);
+    `jitter`: each pass's cost times the drift, from `jitter_at` on, as replay_auto does."""
+    if not jitter:
+        return [(sum(p["emitted"] for p in g), costs.pass_s_by_size[size] * len(g) + costs.start_s) for g in gens]
+    out, n = [], jitter_at
+    for g in gens:
+        out.append((sum(p["emitted"] for p in g),
+                    costs.start_s + sum(costs.pass_s_by_size[size] * jitter[(n + i) % len(jitter)] for i in range(len(g)))))
+        n += len(g)
+    return out
 
 
 def jitter_from(gens: list[list[dict]]) -> list[float]:
@@ -263,19 +272,6 @@ def jitter_from(gens: list[list[dict]]) -> list[float]:
     times = [p["seconds"] for g in gens for p in g]
     mean = statistics.fmean(times)
     return [t / mean for t in times]
-
-
-def jittered_fixed(gens: list[list[dict]], costs: LoopCosts, size: int, jitter: list[float],
-                   at: int) -> list[tuple[int, float]]:
-    """fixed_generations with each pass's cost multiplied by the drift, as replay_auto does."""
-    out, n = [], 0
-    for g in gens:
-        seconds = costs.start_s
-        for _ in g:
-            seconds += costs.pass_s_by_size[size] * jitter[(at + n) % len(jitter)]
-            n += 1
-        out.append((sum(p["emitted"] for p in g), seconds))
-    return out
 
 
 def replay_cost_memory(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_max: int, jitter: list[float],
@@ -292,9 +288,8 @@ def replay_cost_memory(sizes: dict[int, list[list[dict]]], costs: LoopCosts, k_m
     out: dict[str, dict] = {}
     for i in range(starts + 1):  # run 0: no drift
         at, drift = (i - 1) * len(jitter) // starts, jitter if i > 0 else None
-        plain = (jittered_fixed(plain_gens, costs, 1, drift, at) if drift else fixed_generations(plain_gens, costs, 1))
-        rows = {f"always masks (k_max={n})": ((jittered_fixed(sizes[n], costs, n, drift, at) if drift
-                                                else fixed_generations(sizes[n], costs, n)), 0.0) for n in sorted(sizes)}
+        plain = fixed_generations(plain_gens, costs, 1, drift, at)
+        rows = {f"always masks (k_max={n})": (fixed_generations(sizes[n], costs, n, drift, at), 0.0) for n in sorted(sizes)}
         for name, make in guards.items():
             r = replay_auto(sizes, costs, k_max, make, True, start_untimed=True, priced_switches=True,
                             fill=not per_pass, next_size=not per_pass, jitter=drift, jitter_at=at)
