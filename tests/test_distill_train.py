@@ -315,6 +315,32 @@ def test_a_gguf_base_saves_as_a_checkpoint_folder_after_full_finetuning(smollm2_
     ids = torch.tensor([[1, 504, 3458, 30, 260]])
     with torch.no_grad():
         torch.testing.assert_close(again(ids).logits, model(ids).logits)
+    from mtp_edge.convert.tokenizer import detect_pre
+
+    # the saved tokenizer is SmolLM2's (digits split one by one), so the converter labels it as llama.cpp does
+    assert detect_pre(json.loads((out / "tokenizer.json").read_text())) == "smollm"
+
+
+@pytest.mark.slow
+def test_a_gguf_base_tokenizes_as_llama_cpp_does(smollm2_path):
+    """transformers rebuilds a GGUF's tokenizer with GPT-2's pre-tokenizer; for SmolLM2 a space before a number
+    then became another token than llama.cpp's, so training saw sequences the runtime never produces."""
+    from llama_cpp import Llama
+    from transformers import AutoTokenizer
+
+    from mtp_edge.distill.modeling import load_base, restore_gguf_pre_tokenizer
+
+    texts = ["There are 220 castles in Scotland.  40 percent of them are ruins.",
+             "She paid $1,250.75 on 2024-12-07;  3 x 12 = 36\n\n  indented 7 and café 東京"]
+    vocab = Llama(str(smollm2_path), vocab_only=True, verbose=False)
+    llama_ids = [vocab.tokenize(t.encode(), add_bos=False, special=False) for t in texts]
+    rebuilt = AutoTokenizer.from_pretrained(str(smollm2_path.parent), gguf_file=smollm2_path.name)
+    assert rebuilt.encode(texts[0], add_special_tokens=False) != llama_ids[0]  # what transformers alone gives
+    assert restore_gguf_pre_tokenizer(rebuilt, smollm2_path) == "smollm"
+    _, tok = load_base(str(smollm2_path))
+    for t, ids in zip(texts, llama_ids):
+        assert rebuilt.encode(t, add_special_tokens=False) == ids
+        assert tok.encode(t, add_special_tokens=False) == ids
 
 
 def test_gen_samples_add_distinct_sampled_answers_and_are_cached(tmp_path):

@@ -46,10 +46,42 @@ def load_base(src: str, dtype: torch.dtype = torch.float32, device: str | torch.
                          f"hub ({exc})") from exc
     if kwargs.get("gguf_file"):
         _forget_gguf_quantizer(model)
+        restore_gguf_pre_tokenizer(tokenizer, path)
     if tokenizer.pad_token_id is None:
         vocab = tokenizer.get_vocab()
         tokenizer.pad_token = "<|endoftext|>" if "<|endoftext|>" in vocab else tokenizer.eos_token
     return model.to(device), tokenizer
+
+
+def restore_gguf_pre_tokenizer(tokenizer, gguf_path: str | Path) -> str | None:
+    """Give a tokenizer that transformers rebuilt from a GGUF the pre-tokenizer llama.cpp applies to that file.
+
+    transformers rebuilds every byte-level GGUF tokenizer with GPT-2's pre-tokenizer, whatever the file's
+    `tokenizer.ggml.pre` says. For SmolLM2 ("smollm": digits split one by one first) that tokenized 4 of 400 GSM8K
+    question-answer texts differently from llama.cpp (a space before a number), so training saw token sequences
+    the runtime never produces, and a full fine-tune's saved tokenizer.json converted as "gpt-2". Returns the
+    family set, or None where the GGUF names one we do not rebuild (the tokenizer is left as it was).
+    """
+    from tokenizers import Regex, pre_tokenizers
+
+    from mtp_edge.convert.tokenizer import SPLIT_FAMILIES
+    from mtp_edge.gguf_kv import read_kv
+
+    family = read_kv(str(gguf_path)).get("tokenizer.ggml.pre")
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    if family == "smollm":
+        pre = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    elif family == "gpt-2":
+        pre = byte_level
+    elif family in SPLIT_FAMILIES.values():
+        regex = next(r for r, name in SPLIT_FAMILIES.items() if name == family)
+        pre = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
+    else:
+        return None
+    tokenizer.backend_tokenizer.pre_tokenizer = pre
+    return family
 
 
 def _forget_gguf_quantizer(model) -> None:
