@@ -9,6 +9,7 @@ sample tokenization, which would need the `tokenizers` library.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ SPLIT_FAMILIES = {
     _CONTRACTIONS + _REST % r"\p{N}": "qwen2",
     _CONTRACTIONS_SPELLED + _REST % r"\p{N}": "qwen2",
 }
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 SUPPORTED = "llama-bpe (Llama 3), qwen2 (Qwen2/Qwen3), smollm (SmolLM/SmolLM2), gpt-2"
 
 
@@ -116,9 +118,14 @@ def load_hf_vocab(folder: Path, n_vocab: int, config: dict) -> Vocab:
     tcfg = load_json(folder / "tokenizer_config.json", "tokenizer file") \
         if (folder / "tokenizer_config.json").is_file() else {}
     model = tj.get("model") or {}
-    if model.get("type") != "BPE" or model.get("byte_fallback"):
+    # Byte fallback writes an unknown character as sentencepiece-style <0xNN> tokens, and does nothing where the
+    # vocabulary has none of them (it then ends as without the flag). Some transformers versions set the flag on
+    # the byte-level tokenizers they rebuild from GGUF files (the trainer's full fine-tunes of SmolLM2), so only a
+    # fallback that can fire is refused.
+    fallback = model.get("byte_fallback") and any(_BYTE_TOKEN.fullmatch(t) for t in model.get("vocab", {}))
+    if model.get("type") != "BPE" or fallback:
         raise ValueError(f"{tj_path}: tokenizer model {model.get('type')!r}"
-                         f"{' with byte fallback' if model.get('byte_fallback') else ''} is not supported; "
+                         f"{' with byte fallback' if fallback else ''} is not supported; "
                          f"only byte-level BPE ({SUPPORTED})")
     pre = detect_pre(tj, str(tj_path))
 

@@ -86,6 +86,17 @@ def test_unsupported_pre_tokenizer(ckpt, tmp_path):
     fails(ckpt, tmp_path / "m.gguf", ValueError, "unsupported pre-tokenizer", "llama-bpe")
 
 
+def test_byte_fallback_that_could_fire_is_refused(ckpt, tmp_path):
+    """A sentencepiece-style vocabulary (<0xNN> byte tokens, no byte-level symbols) falls back for real."""
+    tj = json.loads((ckpt / "tokenizer.json").read_text())
+    vocab = tj["model"]["vocab"]
+    missing = next(t for t in ("Ġ", "Ċ", "!") if t in vocab)
+    vocab[f"<0x{ord(missing) % 256:02X}>"] = vocab.pop(missing)
+    tj["model"]["byte_fallback"] = True
+    (ckpt / "tokenizer.json").write_text(json.dumps(tj))
+    fails(ckpt, tmp_path / "m.gguf", ValueError, "with byte fallback is not supported", "byte-level BPE")
+
+
 def test_shape_mismatch(ckpt, tmp_path):
     cfg = json.loads((ckpt / "config.json").read_text())
     cfg["intermediate_size"] += 8
