@@ -87,7 +87,7 @@ def test_unsupported_pre_tokenizer(ckpt, tmp_path):
 
 
 def test_byte_fallback_that_could_fire_is_refused(ckpt, tmp_path):
-    """A sentencepiece-style vocabulary (<0xNN> byte tokens, no byte-level symbols) falls back for real."""
+    """A vocabulary with a sentencepiece-style <0xNN> byte token in place of a byte-level symbol falls back for real."""
     tj = json.loads((ckpt / "tokenizer.json").read_text())
     vocab = tj["model"]["vocab"]
     missing = next(t for t in ("Ġ", "Ċ", "!") if t in vocab)

@@ -36,6 +36,11 @@ shipped_q8_0_on_gpu() {  # what the bench jobs T-AB start with: the paths, the k
   M=/tmp/mtp_q8_0.gguf
   installed python3 -m mtp_edge convert $BASE --adapter $SHIPPED --outtype q8_0 -o $M -q
 }
+training_text() {  # what the trainers of jobs AA on read besides call3's files: the held-out answers (GSM8K test
+  # questions 1001-1256; the eval tables use the first questions) and seed 0's self-prompted requests beside seed 1's
+  sed -n 1001,1256p /tmp/data/test.jsonl > /tmp/data/holdout.jsonl
+  cp $R/out/self_prompted.jsonl /tmp/data/self_prompted_seed0.jsonl
+}
 job_setup() {  # what jobF/jobG start with: the paths, and the CUDA build on all cores but $1 (default 2)
   job_paths
   BUILD_JOBS=$(( $(nproc) - ${1:-2} )); start_cuda_build

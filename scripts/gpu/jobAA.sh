@@ -12,10 +12,10 @@
 # Usage: bash .carry/dev/call3.sh jobAA.sh SECONDS_AFTER_T0 (about 1500)
 set -x
 source .carry/dev/env.sh
+source .carry/dev/cuda.sh
 REPO=$PWD; R=/tmp/run; RES=$R/results; mkdir -p $RES $R/out_soft $R/out_fresh; BASE=/tmp/gg/SmolLM2-135M-Instruct.Q4_1.gguf
-sed -n 1001,1256p /tmp/data/test.jsonl > /tmp/data/holdout.jsonl  # held out: the eval tables use the first questions
+training_text
 cp $R/out/self_prompted.jsonl $R/out_soft/  # run 11's 5,011 requests (cached: not regenerated)
-cp $R/out/self_prompted.jsonl /tmp/data/self_prompted_seed0.jsonl
 COMMON="--base $BASE --holdout-data /tmp/data/holdout.jsonl --holdout-n 256 --holdout-every 100
   --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --regions 12 --batch 64 --mask-mode range
   --init-adapter $REPO/mtp_edge/assets/smollm2_mtp --lora-rank 32 --lr ${LR:-3e-4} --warmup 30

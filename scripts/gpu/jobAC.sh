@@ -12,8 +12,7 @@ set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
 job_paths
-sed -n 1001,1256p /tmp/data/test.jsonl > /tmp/data/holdout.jsonl  # held out: the eval tables use the first questions
-cp $R/out/self_prompted.jsonl /tmp/data/self_prompted_seed0.jsonl
+training_text
 mkdir -p $R/out_run14
 LEFT=$(( DEADLINE - $(date +%s) ))
 timeout -s TERM $LEFT python3 -m mtp_edge distill --base $BASE --holdout-data /tmp/data/holdout.jsonl --holdout-n 256 \

@@ -11,8 +11,7 @@ set -x
 source .carry/dev/env.sh
 source .carry/dev/cuda.sh
 job_paths
-sed -n 1001,1256p /tmp/data/test.jsonl > /tmp/data/holdout.jsonl  # held out: the eval tables use the first questions
-cp $R/out/self_prompted.jsonl /tmp/data/self_prompted_seed0.jsonl
+training_text
 COMMON="--base $BASE --full --init-adapter $SHIPPED --holdout-data /tmp/data/holdout.jsonl --holdout-n 256
   --holdout-every 100 --gen-max-new-tokens 256 --seq-len 384 --k-max 6 --regions 12 --batch 64 --mask-mode range
   --warmup 30 --save-every 200 --log-every 20 --no-progress --ntp-weight 3 --steps ${HORIZON:-800}
@@ -34,10 +33,9 @@ for a in ${ARMS:-f1 f2}; do
   grep '^{' $R/log_$a | grep holdout > $RES/holdout_$a.jsonl; cp $R/log_$a $RES/
   cp $R/out_$a/eval.md $RES/eval_ref_$a.md 2>/dev/null; cp $R/out_$a/eval.json $RES/eval_ref_$a.json 2>/dev/null
 done
-# the converter from the checkout: pyproject installs convert/ as mtp_edge.convert; run from /tmp (sessions 7-8)
-mkdir -p /tmp/pkg && cp -r $REPO/mtp_edge /tmp/pkg/ && cp -r $REPO/convert /tmp/pkg/mtp_edge/convert
+# the converter from the checkout (env.sh gave it mtp_edge/convert, as pyproject installs it)
 for a in ${ARMS:-f1 f2}; do
-  ( cd /tmp && PYTHONPATH=/tmp/pkg:/tmp/site python3 -m mtp_edge convert $R/out_$a/model --outtype q8_0 \
+  ( cd /tmp && python3 -m mtp_edge convert $R/out_$a/model --outtype q8_0 \
       -o /tmp/run15_$a.q8_0.gguf -q ) > $RES/convert_$a.log 2>&1
   [ -f /tmp/run15_$a.q8_0.gguf ] && split -b 15000000 /tmp/run15_$a.q8_0.gguf $R/adapter.tar.part_$a
   sha256sum /tmp/run15_$a.q8_0.gguf >> $RES/parts.txt 2>/dev/null
