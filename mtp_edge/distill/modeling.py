@@ -57,10 +57,10 @@ def restore_gguf_pre_tokenizer(tokenizer, gguf_path: str | Path) -> str | None:
     """Give a tokenizer that transformers rebuilt from a GGUF the pre-tokenizer llama.cpp applies to that file.
 
     transformers rebuilds every byte-level GGUF tokenizer with GPT-2's pre-tokenizer, whatever the file's
-    `tokenizer.ggml.pre` says. For SmolLM2 ("smollm": digits split one by one first) that tokenized 4 of 400 GSM8K
-    question-answer texts differently from llama.cpp (a space before a number), so training saw token sequences
-    the runtime never produces, and a full fine-tune's saved tokenizer.json converted as "gpt-2". Returns the
-    family set, or None where the GGUF names one we do not rebuild (the tokenizer is left as it was).
+    `tokenizer.ggml.pre` says. For SmolLM2 ("smollm": digits split one by one first) that tokenized 4 of 426 texts
+    (400 GSM8K question-answer texts, 26 requests) differently from llama.cpp (a space before a number), so training
+    saw token sequences the runtime never produces, and a full fine-tune's saved tokenizer.json converted as "gpt-2".
+    Returns the family set, or None where the GGUF names one we do not rebuild (the tokenizer is left as it was).
     """
     from tokenizers import Regex, pre_tokenizers
 
